@@ -1,0 +1,23 @@
+"""The project's exception types: each subclasses the matching builtin, so callers that
+catch ``ValueError`` keep working, and each message says who complains, what was expected,
+what was received and where."""
+
+from __future__ import annotations
+
+__all__ = ["BundleIntegrityError", "ConfigError", "DataError", "NirsError"]
+
+
+class NirsError(Exception):
+    """Base class of every error raised on purpose by nirs_core."""
+
+
+class DataError(NirsError, ValueError):
+    """Input data is malformed: names the file, the row and the column where it can."""
+
+
+class ConfigError(NirsError, ValueError):
+    """A template, config or parameter is invalid: names the file and the path inside it."""
+
+
+class BundleIntegrityError(NirsError):
+    """A bundle failed its signature or hash verification."""
