@@ -1038,9 +1038,12 @@ class SpectroDataset:
         lines = [f"SpectroDataset {self.name!r}"]
         if self.path is not None:
             lines.append(f"  path: {self.path}")
-        lines.append(
-            f"  sha256: {md['sha256'][:16]}…  size: {md['file_size']} bytes  quick hash: {md['quick_hash'][:12]}…"
-        )
+        if md["hash_of"] == "files":
+            lines.append(
+                f"  sha256: {md['sha256'][:16]}…  size: {md['file_size']} bytes  quick hash: {md['quick_hash'][:12]}…"
+            )
+        else:
+            lines.append(f"  sha256 (of the arrays; built in memory): {md['sha256'][:16]}…")
         parts = ", ".join(f"{k} {v}" for k, v in md["partitions"].items())
         lines.append(f"  samples: {md['n_samples']} measured, {md['n_rows']} rows ({parts})")
         for s in md["sources"]:
