@@ -39,7 +39,10 @@ def lazy_exports(
         return exports
 
     def __getattr__(name: str) -> Any:
-        if name.startswith("__"):
+        if name.startswith("_"):
+            # private names (``from package import _kernels``) are submodules or nothing:
+            # Python imports the submodule itself after this AttributeError, without
+            # loading every estimator module (which could import this module back).
             raise AttributeError(name)
         found = load()
         if name in found:
