@@ -57,11 +57,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_expand(args: argparse.Namespace) -> int:
     from nirs_core.pipeline.generators import count, expand, load_template
 
-    template, _raw = load_template(args.template)
+    loaded = load_template(args.template)
     if args.count:
-        print(count(template))
+        print(count(loaded))
         return 0
-    for config in expand(template, source=str(args.template)):
+    for config in expand(loaded):
         print(json.dumps({"id": config.id, "name": config.name, "choices": config.choices}, default=str))
     return 0
 

@@ -1,0 +1,1075 @@
+"""Templates: pipelines with generators, expanded into concrete, validated pipeline configs.
+
+A *template* is a pipeline, a list of steps, or a mapping ``{"pipeline": [...], "name": ...,
+"description": ...}`` (``steps`` may stand for ``pipeline``), in which *generators* may sit
+anywhere, nested in one another: in the step list, in an operator's ``params``, in a keyword
+step's payload, in a branch. :func:`expand` turns it into the list of every concrete
+:class:`PipelineConfig`; :func:`count` says how many without expanding.
+
+Generators
+==========
+
+A generator is a mapping with one generator key and, beside it, only its modifiers. Any
+other key written ``_like_this_`` is an error (so a typo such as ``_ranges_`` never passes as
+a parameter).
+
+``_or_: [a, b, ...]``
+    One config per alternative, in order. Alternatives may hold generators themselves, so the
+    number of configs is the sum over alternatives.
+
+    - ``pick: k`` -- each unordered combination of ``k`` distinct alternatives (lexicographic
+      order of their positions), as a list; ``pick: [k1, k2]`` -- every size from ``k1`` to
+      ``k2`` inclusive, smaller sizes first (``k1`` may be 0: "none of them").
+    - ``arrange: k`` or ``[k1, k2]`` -- the same with order: each permutation of ``k``
+      distinct alternatives. ``pick`` and ``arrange`` exclude each other.
+
+``_range_: [start, stop, step]``
+    ``start, start + step, ...`` up to and **including** ``stop`` when it is reached:
+    ``[5, 15, 5]`` -> 5, 10, 15; ``[2, 20, 3]`` -> 2, 5, 8, 11, 14, 17, 20. ``step > 0`` and
+    ``start <= stop``; ``[start, stop]`` means step 1; ``{from: 5, to: 15, step: 5}`` is the
+    mapping form. Integers stay integers; with a float anywhere the values are floats computed
+    in decimal, so ``[0.1, 0.5, 0.1]`` gives 0.1, 0.2, 0.3, 0.4, 0.5 exactly.
+
+``_log_range_: [start, stop, num]``
+    ``num`` values spaced evenly on a log scale, both ends included: ``[0.001, 1, 4]`` ->
+    0.001, 0.01, 0.1, 1.0 (floats, 12 significant digits). ``0 < start <= stop``; mapping
+    form ``{from, to, num}``.
+
+``_grid_: {name: [values...], ...}``
+    The cartesian product, as mappings ``{name: value, ...}``; names are taken in sorted order
+    (as scikit-learn's ``ParameterGrid``), the last name varying fastest. An axis may also be
+    a generator (``n_components: {_range_: [2, 10, 2]}``).
+
+Modifiers valid on every generator:
+
+- ``count: n`` -- keep the first ``n`` values of this generator (deterministic; no sampling).
+- ``param: name`` -- each generated value ``v`` becomes the mapping ``{name: v}``.
+- ``model: <operator>`` -- a model parameter sweep: each generated mapping (``{param: v}``, or
+  the value itself when it is a mapping, as from ``_grid_``) is merged into the operator's
+  params and the generator becomes the step ``{"model": <operator with those params>}``::
+
+      {"model": {"class": "PLS", "params": {"scale": false}},
+       "param": "n_components", "_range_": [2, 20, 3]}
+      # -> 7 model steps, PLS with n_components 2, 5, ..., 20 and scale false
+
+  A ``model`` sweep makes a whole step, so it belongs in a step list.
+
+Where the generated value goes
+==============================
+
+A generated value replaces the generator mapping, and is read as whatever belongs there.
+In a step list (the pipeline, a branch, a ``y_processing`` chain) a value may be a step, a
+list of steps (spliced in place: several steps), or ``null``/``[]`` (no step at all)::
+
+    - _or_: [SNV, MSC, null]             # one step, or none: 3 configs
+    - _or_: [[SNV, SavitzkyGolay], MSC]  # two steps, or one: 2 configs
+    - _or_: [SNV, MSC, Detrend]          # two steps in a row, 3 configs:
+      pick: 2                            #   SNV, MSC | SNV, Detrend | MSC, Detrend
+    - _or_: [SNV, MSC]                   # none, one or both: 1 + 2 + 1 = 4 configs
+      pick: [0, 2]
+
+In a parameter value it is just that value (``window_length: {_or_: [11, 15]}``), and a list
+from ``pick`` is a list value. In a list of alternatives (``branch``,
+``feature_augmentation``, ``sample_augmentation``) each element is a chain, so
+``feature_augmentation: {_or_: [SNV, MSC, Detrend], pick: 2}`` gives two preprocessings side
+by side, three times. Mappings are visited in sorted key order and lists in order; the first
+generator varies slowest, as in ``itertools.product``.
+
+Example (``examples/corn_pls_sweep.yaml``, 3 x 7 = 21 configs)::
+
+    name: corn_pls_sweep
+    pipeline:
+      - split: {class: sklearn.model_selection.KFold,
+                params: {n_splits: 5, shuffle: true, random_state: 0}}
+      - _or_:
+          - SNV
+          - {class: SavitzkyGolay, params: {window_length: 15, polyorder: 2, deriv: 1}}
+          - MSC
+      - model: {class: PLS, params: {scale: false}}
+        param: n_components
+        _range_: [2, 20, 3]
+
+Configs
+=======
+
+Each config holds its steps in the canonical form of :mod:`nirs_core.pipeline.serialize`
+(every parameter explicit), the ``choices`` that made it (one ``{path, generator, index,
+value}`` per generator that fired, plus ``param`` where given, outer generators first; the path
+names the generator in the template, such as ``steps[2]._or_``, rooted at ``steps`` for a
+bare list and at ``pipeline`` or ``steps`` for a mapping), an ``id`` (the first 8 hex
+digits of the sha256 of its canonical JSON: the same pipeline has the same id from any
+template, in any process) and a readable ``name`` such as ``0003_SNV_PLS-nc11_1f0c9a2e``
+(index, the short names of its operators with the parameters that vary across the template's
+configs, id).
+
+Functions
+=========
+
+- :func:`load_template` reads a YAML/JSON file: ``(data, text, path)``, the text verbatim for
+  storage before expansion (YAML is read safely, duplicate keys are an error and ``1e-3``
+  is a float, as in YAML 1.2);
+- :func:`count` -- the number of configs, from the structure alone (no operator is resolved);
+- :func:`expand` -- the validated configs, as :class:`PipelineConfig` (``to_dict``/``from_dict``
+  for ``configs.yaml``, ``build()`` for live objects);
+- :func:`template_to_json` / :func:`template_id` -- a template holding live Python objects as
+  plain JSON (generators kept), and its stable id.
+
+``expand`` and ``count`` accept the template data or a :class:`LoadedTemplate`.
+
+Validation happens before anything is returned: the whole template is checked, every config
+built and every operator resolved and constructed. A bad template raises
+:class:`~nirs_core.errors.ConfigError` naming the file (``source=``) and the path inside the
+template: ``templates/pls.yaml: steps[2]._range_: expected [start, stop, step] with step > 0;
+got [5, 15, 0].`` Two configs that come out identical are an error too (a duplicated
+alternative), as is a template that expands to more than ``max_configs`` configs.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import copy
+import decimal
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+from nirs_core.errors import ConfigError
+from nirs_core.pipeline.serialize import (
+    KEYWORD_CONTEXTS,
+    Context,
+    build_operator,
+    canonical_json,
+    canonicalize,
+    classify_step,
+    config_hash,
+    from_canonical,
+    is_operator_mapping,
+    key_path,
+    public_path,
+    resolve_class,
+)
+
+__all__ = [
+    "DEFAULT_MAX_CONFIGS",
+    "GENERATOR_KEYS",
+    "ID_LENGTH",
+    "LoadedTemplate",
+    "PipelineConfig",
+    "count",
+    "expand",
+    "load_template",
+    "template_id",
+    "template_to_json",
+]
+
+#: Generator keys and the modifiers each accepts beside it.
+_MODIFIERS: dict[str, tuple[str, ...]] = {
+    "_or_": ("arrange", "count", "model", "param", "pick"),
+    "_range_": ("count", "model", "param"),
+    "_log_range_": ("count", "model", "param"),
+    "_grid_": ("count", "model", "param"),
+}
+GENERATOR_KEYS: tuple[str, ...] = tuple(_MODIFIERS)
+#: Hex digits of a config id (sha256 prefix of the canonical JSON of its steps).
+ID_LENGTH = 8
+#: :func:`expand` refuses templates that expand to more configs than this (``count:`` limits).
+DEFAULT_MAX_CONFIGS = 10_000
+
+_TEMPLATE_KEYS = ("pipeline", "steps", "name", "description")
+_ELEMENT = {
+    Context.CHAIN: Context.CHAIN,
+    Context.CHAINS: Context.CHAIN,
+    Context.BRANCHES: Context.CHAIN,
+    Context.VALUE: Context.VALUE,
+}
+_WHAT = {
+    Context.CHAIN: "a step",
+    Context.STEP: "a step",
+    Context.OPERATOR: "an operator",
+    Context.CHAINS: "a list of chains",
+    Context.BRANCHES: "a list of branches",
+    Context.VALUE: "a value",
+}
+
+Choices = tuple[dict[str, Any], ...]
+Expansion = list[tuple[Any, Choices]]
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _is_reserved(key: Any) -> bool:
+    return isinstance(key, str) and len(key) >= 3 and key.startswith("_") and key.endswith("_")
+
+
+def _has_generator(obj: Any) -> bool:
+    if isinstance(obj, Mapping):
+        return any(_is_reserved(k) for k in obj) or any(_has_generator(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_has_generator(v) for v in obj)
+    return False
+
+
+def _fail(path: str, message: str) -> ConfigError:
+    return ConfigError(f"{path}: {message}")
+
+
+def _repr(value: Any) -> str:
+    text = repr(list(value) if isinstance(value, tuple) else value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _wrap(step: Any, context: Context) -> Any:
+    if context is Context.CHAIN:
+        return [step]
+    if context in (Context.CHAINS, Context.BRANCHES):
+        return [[step]]
+    return step
+
+
+def _combine(parts: list[Any], context: Context) -> Any:
+    """Join the values of a list's elements (or of picked alternatives) in ``context``."""
+    if context is Context.CHAIN:
+        return [step for chain in parts for step in chain]
+    return list(parts)
+
+
+def _product(expansions: list[Expansion]) -> Iterator[tuple[list[Any], Choices]]:
+    for combo in itertools.product(*expansions):
+        yield [value for value, _ in combo], tuple(c for _, choices in combo for c in choices)
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+class _Const:
+    """A generator-free subtree: one value, canonicalised (resolved) when expanded."""
+
+    def __init__(self, raw: Any, context: Context, path: str) -> None:
+        self.raw, self.context, self.path = raw, context, path
+
+    def count(self) -> int:
+        return 1
+
+    def expand(self) -> Expansion:
+        return [(canonicalize(self.raw, self.context, self.path), ())]
+
+
+class _Sequence:
+    """A list holding generators: the product of its elements."""
+
+    def __init__(self, items: list[Any], context: Context) -> None:
+        self.items, self.context = items, context
+
+    def count(self) -> int:
+        return math.prod(item.count() for item in self.items)
+
+    def expand(self) -> Expansion:
+        return [
+            (_combine(values, self.context), choices)
+            for values, choices in _product([item.expand() for item in self.items])
+        ]
+
+
+class _Alternatives:
+    """The values of several nodes one after the other (an axis of ``_grid_``)."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def count(self) -> int:
+        return sum(item.count() for item in self.items)
+
+    def expand(self) -> Expansion:
+        return [pair for item in self.items for pair in item.expand()]
+
+
+class _Fields:
+    """A mapping holding generators (a value, named branches or a keyword step): the product
+    of its values, keys in sorted order."""
+
+    def __init__(self, fields: dict[str, Any], context: Context, wrap: bool) -> None:
+        self.keys = sorted(fields)
+        self.nodes = [fields[k] for k in self.keys]
+        self.context, self.wrap = context, wrap
+
+    def count(self) -> int:
+        return math.prod(node.count() for node in self.nodes)
+
+    def expand(self) -> Expansion:
+        out = []
+        for values, choices in _product([node.expand() for node in self.nodes]):
+            value = dict(zip(self.keys, values))
+            out.append((_wrap(value, self.context) if self.wrap else value, choices))
+        return out
+
+
+class _Operator:
+    """``{"class": ..., "params": ...}`` with generators in its class or params."""
+
+    def __init__(self, class_node: Any, params_node: Any, context: Context, path: str) -> None:
+        self.class_node, self.params_node = class_node, params_node
+        self.context, self.path = context, path
+
+    def count(self) -> int:
+        return self.class_node.count() * self.params_node.count()
+
+    def expand(self) -> Expansion:
+        out = []
+        for (cls, params), choices in _product([self.class_node.expand(), self.params_node.expand()]):
+            out.append((_wrap(build_operator(cls, params, self.path), self.context), choices))
+        return out
+
+
+class _Generator(abc.ABC):
+    """Common part of the generators: ``count`` limit, ``param`` and ``model`` modifiers."""
+
+    key = ""
+
+    def __init__(self, raw: Mapping, context: Context, path: str) -> None:
+        self.context, self.path = context, path
+        self.gpath = key_path(path, self.key)
+        self.limit = raw.get("count")
+        if "count" in raw and not (_is_int(self.limit) and self.limit >= 1):
+            raise _fail(key_path(path, "count"), f"expected an integer >= 1; got {_repr(self.limit)}.")
+        self.param = raw.get("param")
+        if "param" in raw and not (isinstance(self.param, str) and self.param):
+            raise _fail(key_path(path, "param"), f"expected a parameter name; got {_repr(self.param)}.")
+        self.model = None
+        if "model" in raw:
+            if context is not Context.CHAIN:
+                raise _fail(
+                    key_path(path, "model"),
+                    "a 'model' sweep makes a whole model step and belongs in a step list; here "
+                    f"{_WHAT[context]} is expected (sweep the operator's params instead).",
+                )
+            self.model = compile_node(raw["model"], Context.OPERATOR, key_path(path, "model"))
+        self.value_context = Context.VALUE if ("param" in raw or self.model is not None) else context
+
+    @abc.abstractmethod
+    def own_count(self) -> int:
+        """How many values the generator itself makes, before ``count`` and ``model``."""
+
+    @abc.abstractmethod
+    def own_values(self) -> Iterator[tuple[Any, Any, Choices]]:
+        """(value, index, choices of nested generators), in order."""
+
+    def count(self) -> int:
+        n = self.own_count()
+        if self.limit is not None:
+            n = min(n, self.limit)
+        return n * (self.model.count() if self.model is not None else 1)
+
+    def expand(self) -> Expansion:
+        models = self.model.expand() if self.model is not None else None
+        out: Expansion = []
+        for value, index, inner in itertools.islice(self.own_values(), self.limit):
+            choice = {"path": self.gpath, "generator": self.key, "index": index, "value": value}
+            if self.param is not None:
+                choice["param"] = self.param
+            generated = {self.param: value} if self.param is not None else value
+            if models is None:
+                if self.param is not None and self.context is not Context.VALUE:
+                    generated = canonicalize(generated, self.context, self.gpath)
+                out.append((generated, (choice, *inner)))
+                continue
+            if not (isinstance(generated, Mapping) and all(isinstance(k, str) for k in generated)):
+                raise _fail(
+                    self.gpath,
+                    "with 'model' and no 'param', each generated value must be a mapping of "
+                    f"parameters; got {_repr(value)}.",
+                )
+            for operator, model_choices in models:
+                params = {**operator["params"], **generated}
+                step = {"model": build_operator(operator["class"], params, self.gpath)}
+                out.append((_wrap(step, self.context), (choice, *inner, *model_choices)))
+        return out
+
+
+class _Or(_Generator):
+    key = "_or_"
+
+    def __init__(self, raw: Mapping, context: Context, path: str) -> None:
+        super().__init__(raw, context, path)
+        alternatives = raw["_or_"]
+        if not isinstance(alternatives, (list, tuple)) or not alternatives:
+            raise _fail(self.gpath, f"expected a non-empty list of alternatives; got {_repr(alternatives)}.")
+        n = len(alternatives)
+        if "pick" in raw and "arrange" in raw:
+            raise _fail(path, "'pick' (combinations) and 'arrange' (permutations) exclude each other.")
+        self.ordered = "arrange" in raw
+        word = "arrange" if self.ordered else "pick"
+        self.sizes = _sizes(raw[word], word, n, key_path(path, word)) if word in raw else None
+        alt_context = self.value_context
+        if self.sizes is not None:
+            if self.value_context not in _ELEMENT:
+                raise _fail(
+                    key_path(path, word),
+                    f"'{word}' makes a list of alternatives, but here {_WHAT[self.value_context]} is expected.",
+                )
+            alt_context = _ELEMENT[self.value_context]
+        self.alternatives = [
+            compile_node(alt, alt_context, f"{self.gpath}[{i}]") for i, alt in enumerate(alternatives)
+        ]
+
+    def _groups(self) -> Iterator[tuple[int, ...]]:
+        n = len(self.alternatives)
+        for k in self.sizes or ():
+            yield from (itertools.permutations if self.ordered else itertools.combinations)(range(n), k)
+
+    def own_count(self) -> int:
+        counts = [alt.count() for alt in self.alternatives]
+        if self.sizes is None:
+            return sum(counts)
+        # e[k]: sum over k-subsets of the product of their counts (elementary symmetric polynomial)
+        top = max(self.sizes)
+        e = [1] + [0] * top
+        for c in counts:
+            for k in range(top, 0, -1):
+                e[k] += e[k - 1] * c
+        return sum(e[k] * (math.factorial(k) if self.ordered else 1) for k in self.sizes)
+
+    def own_values(self) -> Iterator[tuple[Any, Any, Choices]]:
+        expansions = [alt.expand() for alt in self.alternatives]
+        if self.sizes is None:
+            for i, expansion in enumerate(expansions):
+                for value, choices in expansion:
+                    yield value, i, choices
+            return
+        for group in self._groups():
+            for values, choices in _product([expansions[i] for i in group]):
+                yield _combine(values, self.value_context), list(group), choices
+
+
+def _sizes(raw: Any, word: str, n: int, path: str) -> list[int]:
+    if _is_int(raw):
+        if raw < 1:
+            raise _fail(path, f"expected an integer >= 1 (or [0, k] for 'none or up to k'); got {raw}.")
+        if raw > n:
+            raise _fail(path, f"{word}={raw} is larger than the number of alternatives ({n}).")
+        return [raw]
+    if isinstance(raw, (list, tuple)) and len(raw) == 2 and all(_is_int(v) for v in raw):
+        lo, hi = raw
+        if not 0 <= lo <= hi:
+            raise _fail(path, f"expected [k1, k2] with 0 <= k1 <= k2; got {_repr(raw)}.")
+        if hi > n:
+            raise _fail(path, f"{word}={_repr(raw)} is larger than the number of alternatives ({n}).")
+        return list(range(lo, hi + 1))
+    raise _fail(path, f"expected an integer k or a range [k1, k2]; got {_repr(raw)}.")
+
+
+def _range_spec(raw: Any, names: tuple[str, str, str], path: str, expected: str) -> tuple[Any, Any, Any]:
+    """``[a, b, c]``/``[a, b]`` or ``{from, to, <third>}`` -> (a, b, c or None)."""
+    if isinstance(raw, Mapping):
+        unknown = [k for k in raw if k not in names]
+        if unknown or names[0] not in raw or names[1] not in raw:
+            raise _fail(path, f"expected {expected} or {{{', '.join(names)}}}; got {_repr(dict(raw))}.")
+        return raw[names[0]], raw[names[1]], raw.get(names[2])
+    if isinstance(raw, (list, tuple)) and len(raw) in (2, 3):
+        return raw[0], raw[1], raw[2] if len(raw) == 3 else None
+    raise _fail(path, f"expected {expected}; got {_repr(raw)}.")
+
+
+class _Range(_Generator):
+    key = "_range_"
+
+    def __init__(self, raw: Mapping, context: Context, path: str) -> None:
+        super().__init__(raw, context, path)
+        spec = raw["_range_"]
+        expected = "[start, stop, step] with step > 0"
+        start, stop, step = _range_spec(spec, ("from", "to", "step"), self.gpath, expected)
+        if step is None:
+            step = 1
+        if not all(_is_number(v) for v in (start, stop, step)):
+            raise _fail(self.gpath, f"expected {expected}, all numbers; got {_repr(spec)}.")
+        if step <= 0:
+            raise _fail(self.gpath, f"expected {expected}; got {_repr(spec)}.")
+        if start > stop:
+            raise _fail(self.gpath, f"expected [start, stop, step] with start <= stop; got {_repr(spec)}.")
+        self.integers = all(_is_int(v) for v in (start, stop, step))
+        _check_numbers_for_model(self)
+        self.start, self.step = decimal.Decimal(repr(start)), decimal.Decimal(repr(step))
+        self.n = int((decimal.Decimal(repr(stop)) - self.start) // self.step) + 1
+        _check_value_context(self, context)
+
+    def own_count(self) -> int:
+        return self.n
+
+    def own_values(self) -> Iterator[tuple[Any, Any, Choices]]:
+        for i in range(self.n):
+            value = self.start + i * self.step
+            yield (int(value) if self.integers else float(value)), i, ()
+
+
+class _LogRange(_Generator):
+    key = "_log_range_"
+
+    def __init__(self, raw: Mapping, context: Context, path: str) -> None:
+        super().__init__(raw, context, path)
+        spec = raw["_log_range_"]
+        expected = "[start, stop, num] with 0 < start <= stop and num >= 1"
+        start, stop, num = _range_spec(spec, ("from", "to", "num"), self.gpath, expected)
+        ok = _is_number(start) and _is_number(stop) and _is_int(num)
+        if not ok or not (0 < start <= stop and num >= 1):
+            raise _fail(self.gpath, f"expected {expected}; got {_repr(spec)}.")
+        _check_numbers_for_model(self)
+        self.start, self.stop, self.n = float(start), float(stop), num
+        _check_value_context(self, context)
+
+    def own_count(self) -> int:
+        return self.n
+
+    def own_values(self) -> Iterator[tuple[Any, Any, Choices]]:
+        lo, hi = math.log10(self.start), math.log10(self.stop)
+        for i in range(self.n):
+            if i == 0:
+                value = self.start
+            elif i == self.n - 1:
+                value = self.stop
+            else:
+                value = float(f"{10 ** (lo + i * (hi - lo) / (self.n - 1)):.12g}")
+            yield value, i, ()
+
+
+class _Grid(_Generator):
+    key = "_grid_"
+
+    def __init__(self, raw: Mapping, context: Context, path: str) -> None:
+        super().__init__(raw, context, path)
+        spec = raw["_grid_"]
+        if not isinstance(spec, Mapping) or not spec:
+            raise _fail(self.gpath, f"expected a mapping of names to lists of values; got {_repr(spec)}.")
+        bad = [k for k in spec if not isinstance(k, str)]
+        if bad:
+            raise _fail(self.gpath, f"grid names must be strings; got {_repr(bad)}.")
+        self.names = sorted(spec)
+        self.axes = []
+        for name in self.names:
+            axis, apath = spec[name], key_path(self.gpath, name)
+            if isinstance(axis, (list, tuple)) and axis:
+                items = [compile_node(v, Context.VALUE, f"{apath}[{i}]") for i, v in enumerate(axis)]
+                self.axes.append(_Alternatives(items))
+            elif isinstance(axis, Mapping) and any(_is_reserved(k) for k in axis):
+                self.axes.append(compile_node(axis, Context.VALUE, apath))
+            else:
+                raise _fail(apath, f"expected a non-empty list of values or a generator; got {_repr(axis)}.")
+        _check_value_context(self, context)
+
+    def own_count(self) -> int:
+        return math.prod(axis.count() for axis in self.axes)
+
+    def own_values(self) -> Iterator[tuple[Any, Any, Choices]]:
+        for i, (values, choices) in enumerate(_product([axis.expand() for axis in self.axes])):
+            yield dict(zip(self.names, values)), i, choices
+
+
+def _check_numbers_for_model(gen: _Generator) -> None:
+    if gen.model is not None and gen.param is None:
+        raise _fail(
+            gen.gpath,
+            "a model sweep over numbers needs 'param', the name of the model parameter they go into.",
+        )
+
+
+def _check_value_context(gen: _Generator, context: Context) -> None:
+    if gen.value_context is Context.VALUE or context is Context.VALUE:
+        return
+    made = "mappings of parameters" if gen.key == "_grid_" else "numbers"
+    raise _fail(
+        gen.gpath,
+        f"generates {made} where {_WHAT[context]} is expected; give 'model' and 'param' to sweep a "
+        "model parameter, or move the generator into the operator's params.",
+    )
+
+
+_GENERATOR_CLASSES = {"_or_": _Or, "_range_": _Range, "_log_range_": _LogRange, "_grid_": _Grid}
+
+
+def compile_node(raw: Any, context: Context, path: str) -> Any:
+    """Check ``raw`` (read in ``context`` at ``path``) and build the node that expands it."""
+    if not _has_generator(raw):
+        return _Const(raw, context, path)
+    if isinstance(raw, Mapping):
+        bad = [k for k in raw if not isinstance(k, str)]
+        if bad:
+            raise _fail(path, f"keys must be strings; got {_repr(bad)}.")
+        reserved = [k for k in raw if _is_reserved(k)]
+        if reserved:
+            return _compile_generator(raw, reserved, context, path)
+        return _compile_mapping(raw, context, path)
+    # only mappings, lists and tuples hold generators: this is a list
+    if context not in _ELEMENT:
+        raise _fail(path, f"expected {_WHAT[context]}; got a list.")
+    element = _ELEMENT[context]
+    return _Sequence([compile_node(v, element, f"{path}[{i}]") for i, v in enumerate(raw)], context)
+
+
+def _compile_generator(raw: Mapping, reserved: list[str], context: Context, path: str) -> Any:
+    unknown = [k for k in reserved if k not in _MODIFIERS]
+    if unknown:
+        raise _fail(
+            key_path(path, unknown[0]),
+            f"unknown generator key {unknown[0]!r}; known generators are {', '.join(GENERATOR_KEYS)}.",
+        )
+    if len(reserved) > 1:
+        raise _fail(path, f"one generator per mapping; got {', '.join(map(repr, reserved))}.")
+    key = reserved[0]
+    extra = [k for k in raw if k != key and k not in _MODIFIERS[key]]
+    if extra:
+        raise _fail(
+            path,
+            f"unexpected key {extra[0]!r} beside {key!r}; a generator holds only its modifiers "
+            f"({', '.join(_MODIFIERS[key])}).",
+        )
+    return _GENERATOR_CLASSES[key](raw, context, path)
+
+
+def _compile_mapping(raw: Mapping, context: Context, path: str) -> Any:
+    """A mapping without a generator key of its own but with generators inside."""
+    is_step = "class" in raw or any(k in KEYWORD_CONTEXTS for k in raw)
+    if context is Context.VALUE and not is_operator_mapping(raw):
+        return _Fields(
+            {k: compile_node(v, Context.VALUE, key_path(path, k)) for k, v in raw.items()}, context, False
+        )
+    if context is Context.BRANCHES and not is_step:
+        fields = {k: compile_node(v, Context.CHAIN, key_path(path, k)) for k, v in raw.items()}
+        return _Fields(fields, context, False)
+    kind = classify_step(raw, path)
+    if kind == "operator":
+        class_raw = raw["class"]
+        if isinstance(class_raw, type):
+            class_raw = public_path(class_raw)
+        class_node = compile_node(class_raw, Context.VALUE, key_path(path, "class"))
+        params_node = compile_node(raw.get("params", {}), Context.VALUE, key_path(path, "params"))
+        return _Operator(class_node, params_node, context, path)
+    if context in (Context.OPERATOR, Context.VALUE):
+        raise _fail(path, f"expected an operator; got a {kind!r} step.")
+    fields = {
+        k: compile_node(v, KEYWORD_CONTEXTS[k] if k == kind else Context.VALUE, key_path(path, k))
+        for k, v in raw.items()
+    }
+    return _Fields(fields, context, True)
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _unwrap(template: Any, source: str | Path | None) -> tuple[Any, str | Path | None]:
+    """A :class:`LoadedTemplate` stands for its data, its path the default source."""
+    if isinstance(template, LoadedTemplate):
+        return template.data, template.path if source is None else source
+    return template, source
+
+
+def _split_template(template: Any) -> tuple[str, Any, str | None]:
+    """(root path, the pipeline, the template's name)."""
+    if isinstance(template, (list, tuple)):
+        root, body, name = "steps", template, None
+    elif isinstance(template, Mapping):
+        unknown = [k for k in template if k not in _TEMPLATE_KEYS]
+        if unknown:
+            raise ConfigError(
+                f"template: unknown key {unknown[0]!r}; a template mapping holds 'pipeline' (or "
+                "'steps'), and optionally 'name' and 'description'."
+            )
+        roots = [k for k in ("pipeline", "steps") if k in template]
+        if len(roots) != 1:
+            raise ConfigError(
+                "template: expected exactly one of 'pipeline' or 'steps'; "
+                f"got {', '.join(map(repr, roots)) or 'neither'}."
+            )
+        root, body, name = roots[0], template[roots[0]], template.get("name")
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(f"name: expected a string; got {_repr(name)}.")
+    else:
+        raise ConfigError(
+            "template: expected a list of steps or a mapping with 'pipeline' (or 'steps'); "
+            f"got {type(template).__name__} {_repr(template)}."
+        )
+    if isinstance(body, (list, tuple)) and not body:
+        raise _fail(root, "a template needs at least one step; got [].")
+    return root, body, name
+
+
+def _template_value(obj: Any, path: str) -> Any:
+    if isinstance(obj, Mapping):
+        bad = [k for k in obj if not isinstance(k, str)]
+        if bad:
+            raise _fail(path, f"keys must be strings; got {_repr(bad)}.")
+        return {k: _template_value(v, key_path(path, k)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_template_value(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, type) and any(hasattr(obj, a) for a in ("fit", "get_params", "split")):
+        return public_path(obj)  # an operator class given as a step or as {"class": cls}
+    return canonicalize(obj, Context.VALUE, path)
+
+
+def template_to_json(template: Any) -> Any:
+    """The template as plain JSON data, generators kept: live operators become their canonical
+    ``{"class", "params"}``, operator classes their class path. What a Python template (one
+    holding live objects) is stored as; it expands exactly as the original."""
+    template, _ = _unwrap(template, None)
+    if isinstance(template, Mapping):
+        return {k: _template_value(v, str(k)) for k, v in template.items()}
+    return _template_value(template, "steps")
+
+
+def template_id(template: Any) -> str:
+    """First :data:`ID_LENGTH` hex digits of the sha256 of the template's canonical JSON."""
+    template, _ = _unwrap(template, None)
+    return config_hash(template_to_json(template))[:ID_LENGTH]
+
+
+@contextlib.contextmanager
+def _located(source: str | Path | None) -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as exc:
+        if source is None:
+            raise
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def count(template: Any, *, source: str | Path | None = None) -> int:
+    """How many configs :func:`expand` makes, computed from the template's structure alone
+    (sums over alternatives, products over independent generators, binomials for ``pick``,
+    ``count`` limits) without building any config or resolving any operator. Raises
+    ``ConfigError`` for a malformed template."""
+    template, source = _unwrap(template, source)
+    with _located(source):
+        root, body, _ = _split_template(template)
+        return compile_node(body, Context.CHAIN, root).count()
+
+
+def _describe(choices: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{c['path']}={c['index']}" for c in choices) or "no choices"
+
+
+def expand(
+    template: Any, *, source: str | Path | None = None, max_configs: int | None = DEFAULT_MAX_CONFIGS
+) -> list[PipelineConfig]:
+    """Every concrete pipeline config of ``template``, validated, in a deterministic order.
+
+    ``source`` (the template's file) prefixes every error message. Raises ``ConfigError`` for
+    a malformed template, an operator that cannot be resolved or constructed, two identical
+    configs, or more than ``max_configs`` configs (``None``: no limit). ``template`` may be a
+    :class:`LoadedTemplate`, whose path is then the default ``source``.
+    """
+    template, source = _unwrap(template, source)
+    with _located(source):
+        root, body, _ = _split_template(template)
+        node = compile_node(body, Context.CHAIN, root)
+        n = node.count()
+        if max_configs is not None and n > max_configs:
+            raise _fail(
+                root,
+                f"the template expands to {n} configs, more than max_configs={max_configs}; "
+                "narrow it or keep the first n values of a generator with 'count: n'.",
+            )
+        expansion = node.expand()
+        tid = template_id(template)
+        seen: dict[str, int] = {}
+        rows = []
+        for index, (shared_steps, shared_choices) in enumerate(expansion):
+            # fresh, plain JSON objects per config (expansion shares sub-objects between configs)
+            text = canonical_json(shared_steps)
+            steps = json.loads(text)
+            choices = json.loads(canonical_json(list(shared_choices)))
+            if not steps:
+                raise _fail(root, f"config {index} has no steps ({_describe(choices)}).")
+            short = config_hash(steps)[:ID_LENGTH]
+            if short in seen:
+                first = seen[short]
+                same = canonical_json(rows[first][0]) == text
+                what = (
+                    "are the same pipeline" if same else f"share the id {short} (a sha256 prefix collision)"
+                )
+                raise _fail(
+                    root,
+                    f"configs {first} and {index} {what} ({_describe(rows[first][1])} vs "
+                    f"{_describe(choices)}); remove the duplicate alternative.",
+                )
+            seen[short] = index
+            rows.append((steps, choices, short))
+        namer = _Namer([steps for steps, _, _ in rows])
+        width = max(4, len(str(len(rows) - 1)))
+        return [
+            PipelineConfig(
+                index=i,
+                id=short,
+                name=namer.name(i, width, steps, short),
+                steps=steps,
+                choices=choices,
+                template_id=tid,
+            )
+            for i, (steps, choices, short) in enumerate(rows)
+        ]
+
+
+# --------------------------------------------------------------------------- readable names
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
+_MAX_LABEL = 64
+
+
+def _walk_operators(steps: list[Any]) -> Iterator[dict[str, Any]]:
+    for step in steps:
+        if "class" in step:
+            yield step
+            continue
+        for key, payload in step.items():
+            context = KEYWORD_CONTEXTS.get(key)
+            if key == "split" or context is None or context is Context.VALUE:
+                continue
+            if context is Context.OPERATOR:
+                yield payload
+            elif context is Context.CHAIN:
+                yield from _walk_operators(payload)
+            else:
+                chains = payload.values() if isinstance(payload, Mapping) else payload
+                for chain in chains:
+                    yield from _walk_operators(chain)
+
+
+class _Namer:
+    """Readable config names: short operator names with the parameters that vary."""
+
+    def __init__(self, all_steps: list[list[Any]]) -> None:
+        seen: dict[tuple[str, str], dict[str, None]] = {}
+        for steps in all_steps:
+            for op in _walk_operators(steps):
+                for param, value in op["params"].items():
+                    seen.setdefault((op["class"], param), {})[canonical_json(value)] = None
+        self.swept = {key for key, values in seen.items() if len(values) > 1}
+        self._aliases: dict[type, list[str]] | None = None
+        self._short: dict[str, str] = {}
+
+    def _short_name(self, class_text: str) -> str:
+        if class_text not in self._short:
+            cls = resolve_class(class_text)
+            if self._aliases is None:
+                # The classes of these configs are imported already, hence registered; the
+                # public available() would import every operator module just to name them.
+                from nirs_core.operators import _registry
+
+                self._aliases = {}
+                for alias, registered in sorted(_registry._REGISTRY.items()):
+                    if "." not in alias and ":" not in alias:
+                        self._aliases.setdefault(registered, []).append(alias)
+            names = self._aliases.get(cls)
+            if names:
+                short = min(names, key=lambda s: (len(s), s))
+            else:
+                match = re.fullmatch(r"([A-Z0-9]+)Regression", cls.__name__)
+                short = match.group(1) if match else cls.__name__
+            self._short[class_text] = short
+        return self._short[class_text]
+
+    def _operator_label(self, op: dict[str, Any], compact: bool) -> str:
+        short = self._short_name(op["class"])
+        if compact:  # StandardScaler -> SS: room for the parameters that vary
+            short = "".join(ch for ch in short if ch.isupper() or ch.isdigit()) or short
+        parts = [short]
+        for param in sorted(op["params"]):
+            if (op["class"], param) in self.swept:
+                abbrev = "".join(w[0] for w in param.split("_") if w) if "_" in param else param
+                parts.append(f"{abbrev}{_format_value(op['params'][param])}")
+        return "-".join(parts)
+
+    def _chain_label(self, steps: list[Any], sep: str, compact: bool) -> str:
+        labels = (self._step_label(step, compact) for step in steps)
+        return sep.join(label for label in labels if label)
+
+    def _step_label(self, step: dict[str, Any], compact: bool) -> str:
+        if "class" in step:
+            return self._operator_label(step, compact)
+        for key, payload in step.items():
+            context = KEYWORD_CONTEXTS.get(key)
+            if key == "split" or context is None or context is Context.VALUE:
+                continue
+            if context is Context.OPERATOR:
+                return self._operator_label(payload, compact)
+            if context is Context.CHAIN:
+                return "y" + self._chain_label(payload, ".", compact)
+            chains = [payload[k] for k in sorted(payload)] if isinstance(payload, Mapping) else payload
+            return "+".join(self._chain_label(chain, ".", compact) or "id" for chain in chains)
+        return ""
+
+    def name(self, index: int, width: int, steps: list[Any], short_id: str) -> str:
+        label = _UNSAFE.sub("", self._chain_label(steps, "_", compact=False))
+        if len(label) > _MAX_LABEL:
+            label = _UNSAFE.sub("", self._chain_label(steps, "_", compact=True))
+        label = label[:_MAX_LABEL].strip("_.+-")
+        return f"{index:0{width}d}_{label}_{short_id}" if label else f"{index:0{width}d}_{short_id}"
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None or isinstance(value, (bool, int, str)):
+        return str(value)
+    return config_hash(value)[:4]
+
+
+# --------------------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One concrete pipeline expanded from a template.
+
+    ``steps`` is the canonical JSON form (see :mod:`nirs_core.pipeline.serialize`); ``id`` is
+    the first :data:`ID_LENGTH` hex digits of its sha256; ``choices`` lists, per generator that
+    fired, ``{path, generator, index, value}`` (and ``param``). Treat the lists as read-only.
+    """
+
+    index: int
+    id: str
+    name: str
+    steps: list[Any]
+    choices: list[dict[str, Any]]
+    template_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON/YAML-able dict (deep copies)."""
+        return {
+            "index": self.index,
+            "id": self.id,
+            "name": self.name,
+            "template_id": self.template_id,
+            "choices": copy.deepcopy(self.choices),
+            "steps": copy.deepcopy(self.steps),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PipelineConfig:
+        """Inverse of :meth:`to_dict`; checks that ``id`` still matches ``steps``."""
+        fields = ("index", "id", "name", "template_id", "choices", "steps")
+        missing = [k for k in fields if k not in data]
+        if missing:
+            raise ConfigError(f"pipeline config: missing key(s) {', '.join(missing)}.")
+        steps = copy.deepcopy(list(data["steps"]))
+        expected = config_hash(steps)[:ID_LENGTH]
+        if data["id"] != expected:
+            raise ConfigError(
+                f"pipeline config {data['name']}: id {data['id']!r} does not match its steps "
+                f"(hash {expected!r}); the config was edited or corrupted."
+            )
+        return cls(
+            index=int(data["index"]),
+            id=str(data["id"]),
+            name=str(data["name"]),
+            steps=steps,
+            choices=copy.deepcopy(list(data["choices"])),
+            template_id=str(data["template_id"]),
+        )
+
+    def canonical_json(self) -> str:
+        """The canonical JSON text of the steps (what ``id`` hashes)."""
+        return canonical_json(self.steps)
+
+    def build(self) -> list[Any]:
+        """The steps as live objects (operators constructed, keyword steps kept as mappings)."""
+        return from_canonical(self.steps)
+
+
+# --------------------------------------------------------------------------- files
+
+
+class LoadedTemplate(NamedTuple):
+    """A template file: the parsed data, its verbatim text (to store before expansion), its path."""
+
+    data: Any
+    text: str
+    path: Path
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """Safe YAML, strict about duplicate keys, reading ``1e-3`` as a float (as YAML 1.2 does)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = lines.get(key)
+            except TypeError:
+                continue  # unhashable: the base class reports it
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first + 1})", key_node.start_mark
+                )
+            lines[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+_TemplateLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def load_template(path: str | Path) -> LoadedTemplate:
+    """Read a YAML (``.yaml``/``.yml``) or JSON (``.json``) template.
+
+    Syntax errors raise ``ConfigError`` naming the file, the line and the column.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: template file not found.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        try:
+            data = yaml.load(text, Loader=_TemplateLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            problem = " ".join(p for p in (exc.context, exc.problem) if p)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+            raise ConfigError(f"{path}: {where}invalid YAML: {problem}.") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}.") from exc
+    elif suffix == ".json":
+        try:
+            data = json.loads(text, object_pairs_hook=_json_pairs)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}."
+            ) from exc
+        except ValueError as exc:
+            raise ConfigError(f"{path}: invalid JSON: {exc}.") from exc
+    else:
+        raise ConfigError(f"{path}: expected a .yaml, .yml or .json template; got {suffix or 'no suffix'!r}.")
+    if data is None:
+        raise ConfigError(f"{path}: the template is empty.")
+    return LoadedTemplate(data=data, text=text, path=path)
