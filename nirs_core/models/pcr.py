@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.models._kernels as _kernels
-from nirs_core.errors import ConfigError
-from nirs_core.models.pls import check_n_components, validate_xy
+from nirs_core.models.pls import CoefficientPathMixin, check_n_components, validate_xy
 from nirs_core.operators._registry import register
 
 __all__ = ["PrincipalComponentRegression"]
 
 
 @register("PCR")
-class PrincipalComponentRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class PrincipalComponentRegression(CoefficientPathMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Principal component regression: PCA of the centred X (SVD), then ordinary least squares
     of y on the first ``n_components`` scores; equal to scikit-learn's
     ``make_pipeline(PCA(n_components), LinearRegression())``.
@@ -62,32 +58,3 @@ class PrincipalComponentRegression(MultiOutputMixin, RegressorMixin, BaseEstimat
         self.explained_variance_ = explained
         self.x_mean_ = X.mean(axis=0)
         return self
-
-    def _replay_kwargs(self, n_components=None) -> dict:
-        a = self.coef_path_.shape[0] if n_components is None else n_components
-        coef, intercept = self.coef_path_[a - 1], self.intercept_path_[a - 1]
-        if self._predict_1d:
-            return {"coef": coef[0], "intercept": float(intercept[0])}
-        return {"coef": coef, "intercept": intercept}
-
-    def predict(self, X, n_components=None):
-        """Predicted targets with all fitted components or the first ``n_components``."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        if n_components is not None:
-            limit = self.coef_path_.shape[0]
-            if (
-                isinstance(n_components, bool)
-                or not isinstance(n_components, Integral)
-                or not 1 <= n_components <= limit
-            ):
-                raise ConfigError(
-                    f"{type(self).__name__}.predict: n_components must be an integer in [1, {limit}] "
-                    f"(the fitted n_components); got {n_components!r}."
-                )
-        return _kernels.pls_predict(X, **self._replay_kwargs(n_components))
-
-    def replay_spec(self):
-        """``("module:function", kwargs)`` such that ``function(X, **kwargs) == predict(X)``."""
-        check_is_fitted(self)
-        return "nirs_core.models._kernels:pls_predict", self._replay_kwargs()

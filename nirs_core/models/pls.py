@@ -13,7 +13,7 @@ import nirs_core.models._kernels as _kernels
 from nirs_core.errors import ConfigError
 from nirs_core.operators._registry import register
 
-__all__ = ["PLSRegression"]
+__all__ = ["CoefficientPathMixin", "PLSRegression"]
 
 _REPLAY = "nirs_core.models._kernels:pls_predict"
 
@@ -42,8 +42,44 @@ def validate_xy(estimator: BaseEstimator, X: object, y: object) -> tuple[np.ndar
     return X, y, False
 
 
+class CoefficientPathMixin:
+    """Prediction for linear models that keep their coefficients for every number of
+    components (``coef_path_`` (A, q, p), ``intercept_path_`` (A, q)): ``predict`` and the
+    replay contract both go through :func:`nirs_core.models._kernels.pls_predict`, so the
+    class output and a bundle's replay are the same function on the same arrays."""
+
+    def _replay_kwargs(self, n_components=None) -> dict:
+        a = self.coef_path_.shape[0] if n_components is None else n_components
+        coef, intercept = self.coef_path_[a - 1], self.intercept_path_[a - 1]
+        if self._predict_1d:
+            return {"coef": coef[0], "intercept": float(intercept[0])}
+        return {"coef": coef, "intercept": intercept}
+
+    def predict(self, X, n_components=None):
+        """Predicted targets, with all fitted components or the first ``n_components``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        if n_components is not None:
+            limit = self.coef_path_.shape[0]
+            if (
+                isinstance(n_components, bool)
+                or not isinstance(n_components, Integral)
+                or not 1 <= n_components <= limit
+            ):
+                raise ConfigError(
+                    f"{type(self).__name__}.predict: n_components must be an integer in [1, {limit}] "
+                    f"(the fitted n_components); got {n_components!r}."
+                )
+        return _kernels.pls_predict(X, **self._replay_kwargs(n_components))
+
+    def replay_spec(self):
+        """``("module:function", kwargs)`` such that ``function(X, **kwargs) == predict(X)``."""
+        check_is_fitted(self)
+        return _REPLAY, self._replay_kwargs()
+
+
 @register("PLS", "PLSR")
-class PLSRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class PLSRegression(CoefficientPathMixin, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Partial least squares regression (PLS1 for one target, PLS2 for several).
 
     Predictions equal ``sklearn.cross_decomposition.PLSRegression`` (a converged NIPALS) to
@@ -110,30 +146,6 @@ class PLSRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.n_effective_components_ = fit.n_effective
         return self
 
-    def _replay_kwargs(self, n_components=None) -> dict:
-        a = self.coef_path_.shape[0] if n_components is None else n_components
-        coef, intercept = self.coef_path_[a - 1], self.intercept_path_[a - 1]
-        if self._predict_1d:
-            return {"coef": coef[0], "intercept": float(intercept[0])}
-        return {"coef": coef, "intercept": intercept}
-
-    def predict(self, X, n_components=None):
-        """Predicted targets, with all fitted components or the first ``n_components``."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        if n_components is not None:
-            limit = self.coef_path_.shape[0]
-            if (
-                isinstance(n_components, bool)
-                or not isinstance(n_components, Integral)
-                or not 1 <= n_components <= limit
-            ):
-                raise ConfigError(
-                    f"{type(self).__name__}.predict: n_components must be an integer in [1, {limit}] "
-                    f"(the fitted n_components); got {n_components!r}."
-                )
-        return _kernels.pls_predict(X, **self._replay_kwargs(n_components))
-
     def scores(self, X, n_components=None):
         """Latent variable scores ``(X - x_mean_) / x_std_ @ x_rotations_`` (scikit-learn's
         ``transform``; named otherwise so that a pipeline treats this model as a predictor)."""
@@ -141,8 +153,3 @@ class PLSRegression(MultiOutputMixin, RegressorMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         R = self.x_rotations_ if n_components is None else self.x_rotations_[:, :n_components]
         return ((X - self.x_mean_) / self.x_std_) @ R
-
-    def replay_spec(self):
-        """``("module:function", kwargs)`` such that ``function(X, **kwargs) == predict(X)``."""
-        check_is_fitted(self)
-        return _REPLAY, self._replay_kwargs()
