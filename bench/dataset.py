@@ -46,7 +46,9 @@ def build(root: Path, rows: int, features: int) -> Path:
     )
     out = small.save(root / "bench_ds")
     # Replace the one-column source by the full array, written in chunks.
-    arr = np.lib.format.open_memmap(out / "source_0.npy", mode="w+", dtype=np.float32, shape=(rows, 1, features))
+    arr = np.lib.format.open_memmap(
+        out / "source_0.npy", mode="w+", dtype=np.float32, shape=(rows, 1, features)
+    )
     wl = np.linspace(1000.0, 2500.0, features)
     rng = np.random.default_rng(0)
     step = 5000
@@ -105,7 +107,9 @@ print(json.dumps(out))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--features", type=int, default=2048)
     parser.add_argument("--dir", type=Path, default=None, help="where to build (default: a temporary folder)")
@@ -115,7 +119,9 @@ def main() -> None:
         t0 = time.perf_counter()
         path = build(root, args.rows, args.features)
         size = args.rows * args.features * 4
-        print(f"built {args.rows} × {args.features} float32 ({size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"built {args.rows} × {args.features} float32 ({size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s"
+        )
         # drop the page cache's claim on our own process: children start fresh
         results = {}
         for mode in ("mmap", "np.load+fancy copy"):

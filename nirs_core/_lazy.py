@@ -18,9 +18,7 @@ from typing import Any
 
 def public_submodules(package_name: str, package_path: list[str]) -> list[str]:
     """Names of the public submodules of a package, sorted."""
-    return sorted(
-        info.name for info in pkgutil.iter_modules(package_path) if not info.name.startswith("_")
-    )
+    return sorted(info.name for info in pkgutil.iter_modules(package_path) if not info.name.startswith("_"))
 
 
 def lazy_exports(

@@ -70,14 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nirs", description="NIR spectroscopy calibration engine.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="summary of a bundled demo dataset (real spectra shipped by chemotools)")
+    demo = sub.add_parser(
+        "demo", help="summary of a bundled demo dataset (real spectra shipped by chemotools)"
+    )
     demo.add_argument("name", nargs="?", default="fermentation")
     demo.add_argument("--save", help="also save it as a SpectroDataset folder")
     demo.set_defaults(func=_cmd_demo)
 
     info = sub.add_parser("info", help="load a dataset file or folder and print its summary")
     info.add_argument("path")
-    info.add_argument("--layout", help="force a layout: cal_val, train_test, single_file, multi_source, parquet")
+    info.add_argument(
+        "--layout", help="force a layout: cal_val, train_test, single_file, multi_source, parquet"
+    )
     info.add_argument("--target", help="target column (single-file and parquet layouts)")
     info.add_argument("--group", help="group column")
     info.add_argument("--unit", help="axis unit: nm, cm-1 or index (overrides the inference)")

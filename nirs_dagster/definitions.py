@@ -6,7 +6,6 @@ identity hash). The full asset graph (preprocessed → fitted_pipeline → predi
 leaderboard → datasheet / model_bundle, sensors, schedules, checks) builds on it.
 """
 
-
 import dagster as dg
 
 from nirs_core.data import SpectroDataset

@@ -13,7 +13,9 @@ def test_definitions_load():
 
 
 def test_spectra_partition_materialises_with_metadata():
-    result = dg.materialize([spectra], partition_key="fermentation", resources={"mem_io_manager": dg.InMemoryIOManager()})
+    result = dg.materialize(
+        [spectra], partition_key="fermentation", resources={"mem_io_manager": dg.InMemoryIOManager()}
+    )
     assert result.success
     ds = result.output_for_node("spectra")
     assert ds.x({"partition": "train"}).shape == (21, 1047)

@@ -23,9 +23,19 @@ def corn_ds(corn_arrays):
     y = np.concatenate([corn_arrays["ycal"], corn_arrays["yval"]])
     part = ["train"] * 60 + ["test"] * 20
     groups = [str(i % 6) for i in range(80)]
-    return SpectroDataset.from_arrays(
-        X, y, name="corn", wavelengths=corn_arrays["wavelengths"], target_names=["oil"], partition=part, group=groups
-    ), X, y
+    return (
+        SpectroDataset.from_arrays(
+            X,
+            y,
+            name="corn",
+            wavelengths=corn_arrays["wavelengths"],
+            target_names=["oil"],
+            partition=part,
+            group=groups,
+        ),
+        X,
+        y,
+    )
 
 
 def test_partitions_are_views_in_2d_3d_and_3d_transpose(corn_ds):
@@ -182,7 +192,9 @@ def test_update_indexes(corn_ds):
     assert set(ds.index.filter(pl.col("partition") == "holdout")["branch"].to_list()) == {2}
     ds.update_indexes(np.array([0, 1]), group=["a", "b"])
     assert ds.index["group"].to_list()[:2] == ["a", "b"]
-    with pytest.raises(DataError, match=r"update_indexes can set \['branch', 'group', 'partition'\]; got \['sample'\]"):
+    with pytest.raises(
+        DataError, match=r"update_indexes can set \['branch', 'group', 'partition'\]; got \['sample'\]"
+    ):
         ds.update_indexes(None, sample=3)
 
 
@@ -244,7 +256,9 @@ def test_save_load_round_trip_is_bit_exact(corn_ds, tmp_path):
     ds.augment_samples(np.stack([X[:2] + 1.0, X[:2, ::-1] + 1.0], axis=1), origins=[0, 1])
     ds.update_y(np.arange(82.0), "rank")
     ds.set_folds(KFold(4))
-    ds.add_prediction(model="PLS", fold=0, partition="val", sample=[3, 4], y_pred=[3.4, 3.5], y_true=[3.3, 3.6], rmse=0.1)
+    ds.add_prediction(
+        model="PLS", fold=0, partition="val", sample=[3, 4], y_pred=[3.4, 3.5], y_true=[3.3, 3.6], rmse=0.1
+    )
     out = ds.save(tmp_path / "corn_ds")
     back = SpectroDataset.load(out)
     assert isinstance(back._sources[0].data, np.memmap)
@@ -256,7 +270,9 @@ def test_save_load_round_trip_is_bit_exact(corn_ds, tmp_path):
     assert back.index.equals(ds.index)
     assert back.y(version="raw").equals(ds.y(version="raw"))
     assert back.predictions().equals(ds.predictions())
-    assert [tuple(map(list, f)) for f in back.fold_generator()] == [tuple(map(list, f)) for f in ds.fold_generator()]
+    assert [tuple(map(list, f)) for f in back.fold_generator()] == [
+        tuple(map(list, f)) for f in ds.fold_generator()
+    ]
     np.testing.assert_array_equal(back.wavelengths(), ds.wavelengths())
     assert back.get_metadata() == ds.get_metadata()
     on_disk = json.loads((out / "folds.json").read_text())
@@ -286,7 +302,9 @@ def test_construction_errors():
         SpectroDataset.from_arrays(np.zeros(4))
     with pytest.raises(DataError, match="y has 3 rows; the spectra have 4"):
         SpectroDataset.from_arrays(np.zeros((4, 2)), np.zeros(3))
-    with pytest.raises(DataError, match=r"source 'source_0': row 2, column 1: expected a finite number; got nan"):
+    with pytest.raises(
+        DataError, match=r"source 'source_0': row 2, column 1: expected a finite number; got nan"
+    ):
         SpectroDataset.from_arrays(np.array([[1.0, 2.0], [np.nan, 1.0]]))
     with pytest.raises(DataError, match="duplicated wavelengths at columns 2 and 3"):
         SpectroDataset.from_arrays(np.zeros((2, 3)), wavelengths=np.array([1.0, 2.0, 2.0]))
