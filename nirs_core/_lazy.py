@@ -46,6 +46,13 @@ def lazy_exports(
         if name in found:
             namespace[name] = found[name]
             return found[name]
+        # the short names of the registry (SNV, SG, PLS…) for classes of this package
+        from nirs_core.operators._registry import _REGISTRY
+
+        cls = _REGISTRY.get(name)
+        if cls is not None and cls.__module__.startswith(package_name + "."):
+            namespace[name] = cls
+            return cls
         raise AttributeError(f"module {package_name!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:
