@@ -1,0 +1,562 @@
+"""Run pipeline configs on a dataset: leakage-free cross-validation, refit, scores and the
+runtime DAG.
+
+``execute(config, dataset)`` returns one :class:`~nirs_core.pipeline.result.Result`;
+``execute_batch(configs, dataset)`` returns one per config, in order, sharing the work that
+configs have in common.
+
+What happens
+============
+
+1. The config's steps are handed to the controllers' ``prepare`` hooks (the ``split`` step
+   makes the folds over the measured calibration samples there).
+2. *Fit contexts*: one per fold (training rows: calibration rows whose origin is one of the
+   fold's training samples, augmented rows included; rows to predict: the fold's validation
+   samples) and the refit (training rows: the whole calibration set; rows to predict: the
+   calibration and test samples). The calibration set is the partition ``train``, the test
+   set the partition ``test``; other partitions are ignored (listed in ``Result.info``).
+3. In each context the steps run through the controller registry
+   (:mod:`nirs_core.pipeline.controllers`): every stateful operator is fit on the context's
+   training rows only.
+4. Each model's predictions give prediction rows (schema of
+   :mod:`nirs_core.store.predictions`): one per fold (partition ``val``), the pooled
+   out-of-fold predictions (fold −2, ``val``) and the refit (fold −1, ``train`` and
+   ``test``). ``cv_score`` is the selection metric of the pooled row (RMSECV, or accuracy);
+   ``test_score`` that of the refit on ``test`` (RMSEP), None without a test partition.
+   **Without a split step** the whole calibration set is one training set: there is no
+   out-of-fold prediction, ``cv_score`` is None and the config is described by its refit
+   (``scores['train']``, ``scores['test']``).
+5. Several prediction sets (branches without a merge) are ranked by ``cv_score`` (the
+   metric's direction, :func:`nirs_core.metrics.badness`; by the training score without a
+   split); the best one gives the Result's scores and runtime graph, and
+   ``Result.info['best_model']`` names it. Every set has its prediction rows.
+6. The runtime graph is the refit's, pruned to the nodes the best prediction uses; each
+   node's ``artifacts`` names its fitted state per context (``refit``, ``fold_0``…), whose
+   bytes are in ``Result.artifacts``.
+
+Sharing work in a batch
+=======================
+
+- Preprocessing prefixes: the lane after each preprocessing step is cached under its
+  processing hash (dataset content hash, fit context, canonical JSON of the chain so far)
+  in a bounded :class:`PreprocessingCache`; configs with a common prefix compute it once.
+  Stateless operators (``requires_fit`` False) are computed once on every row of the
+  dataset and shared by all folds and the refit.
+- PLS sweeps: configs that differ only in the ``n_components`` of a final
+  ``nirs_core.models.pls.PLSRegression`` model (a ``_range_`` over it) are run together:
+  per fit context, ONE fit with the largest count (per algorithm that ``"auto"`` would pick)
+  predicts every count from its coefficient path. The coefficients of the first ``a``
+  components of a fit do not depend on how many more are extracted, so each config's
+  predictions, artefacts (the ``replay_spec`` kwargs of a ``PLSRegression(n_components=a)``)
+  and scores are bit for bit those of running it alone (a test checks it). Folds are fit
+  one by one rather than through :func:`nirs_core.models.cv.pls_cv_predict`, whose
+  shared cross-products agree only to rounding with the per-fold models that replay uses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from nirs_core.errors import ConfigError
+from nirs_core.metrics import badness
+from nirs_core.pipeline.cache import PreprocessingCache, processing_key
+from nirs_core.pipeline.controllers import Block, Env, Flow, PredictionSet, Record, find_controller
+from nirs_core.pipeline.generators import PipelineConfig, expand
+from nirs_core.pipeline.graph import Node, RuntimeGraph
+from nirs_core.pipeline.result import Result
+from nirs_core.pipeline.scoring import prediction_row, score_all, selection_metric
+from nirs_core.pipeline.serialize import KEYWORD_CONTEXTS, Context, canonical_json, resolve_class
+from nirs_core.store.predictions import POOLED_FOLD, REFIT_FOLD
+
+__all__ = ["PreprocessingCache", "execute", "execute_batch"]
+
+_PLS = "nirs_core.models.pls.PLSRegression"
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def execute(
+    config: PipelineConfig | Sequence[Any],
+    dataset: Any,
+    *,
+    cache: PreprocessingCache | None = None,
+    run_id: str = "",
+    template_id: str | None = None,
+) -> Result:
+    """Cross-validate, refit and score one pipeline config on ``dataset``.
+
+    ``config`` is a :class:`PipelineConfig` or a plain list of steps (any form that
+    :mod:`nirs_core.pipeline.serialize` reads, without generators).
+    """
+    cfg = _as_config(config)
+    result = _Batch(dataset, cache, run_id).run_group([cfg])[0]
+    if template_id is not None:
+        result.template_id = template_id
+    return result
+
+
+def execute_batch(
+    configs: Sequence[PipelineConfig],
+    dataset: Any,
+    *,
+    cache: PreprocessingCache | None = None,
+    run_id: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Result]:
+    """One :class:`Result` per config, in the order of ``configs``; shared prefixes and PLS
+    sweeps computed once (see the module docstring). ``progress(done, total)`` is called as
+    results complete."""
+    cfgs = [_as_config(c) for c in configs]
+    batch = _Batch(dataset, cache, run_id)
+    results: list[Result | None] = [None] * len(cfgs)
+    done = 0
+    for group in _sweep_groups(cfgs):
+        for index, result in zip(group, batch.run_group([cfgs[i] for i in group]), strict=True):
+            results[index] = result
+            done += 1
+            if progress is not None:
+                progress(done, len(cfgs))
+    return results  # type: ignore[return-value]
+
+
+def _as_config(config: Any) -> PipelineConfig:
+    if isinstance(config, PipelineConfig):
+        return config
+    if isinstance(config, (list, tuple)):
+        configs = expand(list(config))
+        if len(configs) != 1:
+            raise ConfigError(
+                f"steps: a plain list of steps must be one pipeline; it expands to {len(configs)} "
+                "configs (use expand() and execute_batch)."
+            )
+        return configs[0]
+    raise ConfigError(f"execute: expected a PipelineConfig or a list of steps; got {type(config).__name__}.")
+
+
+# --------------------------------------------------------------------------- PLS sweeps
+
+
+def _sweep_signature(cfg: PipelineConfig) -> str | None:
+    """The config's steps with the final PLS's n_components blanked, when it can share a
+    sweep: a single-lane pipeline ending in ``{"model": PLSRegression}``."""
+    steps = cfg.steps
+    if not steps:
+        return None
+    last = steps[-1]
+    if set(last) - {"model", "name"} or "model" not in last:
+        return None
+    op = last["model"]
+    try:
+        if resolve_class(op["class"]) is not resolve_class(_PLS):
+            return None
+    except ConfigError:
+        return None
+    if any(k in step for step in steps for k in ("branch", "merge", "stack")):
+        return None
+    blanked = {**last, "model": {**op, "params": {**op["params"], "n_components": None}}}
+    return canonical_json([*steps[:-1], blanked])
+
+
+def _sweep_groups(cfgs: list[PipelineConfig]) -> list[list[int]]:
+    groups: dict[str, list[int]] = {}
+    order: list[list[int]] = []
+    for i, cfg in enumerate(cfgs):
+        sig = _sweep_signature(cfg)
+        if sig is None:
+            order.append([i])
+            continue
+        if sig not in groups:
+            groups[sig] = []
+            order.append(groups[sig])
+        groups[sig].append(i)
+    return order
+
+
+# --------------------------------------------------------------------------- contexts
+
+
+class _Context:
+    def __init__(self, name: str, key: str, pos: np.ndarray, fit: np.ndarray, report: np.ndarray) -> None:
+        self.name, self.key, self.pos, self.fit, self.report = name, key, pos, fit, report
+
+
+def _walk_nested_splits(steps: Sequence[Any], path: str, env: Env) -> None:
+    for i, step in enumerate(steps):
+        sub = f"{path}[{i}]"
+        if not isinstance(step, dict) or "class" in step:
+            continue
+        for key, payload in step.items():
+            context = KEYWORD_CONTEXTS.get(key)
+            if key == "split" and path != "steps":
+                find_controller(step, sub).prepare(step, sub, env, False)
+            if context is Context.CHAIN:
+                _walk_nested_splits(payload, f"{sub}.{key}", env)
+            elif context in (Context.CHAINS, Context.BRANCHES):
+                items = payload.items() if isinstance(payload, dict) else enumerate(payload)
+                for name, chain in items:
+                    _walk_nested_splits(
+                        chain,
+                        f"{sub}.{key}[{name!r}]" if isinstance(payload, dict) else f"{sub}.{key}[{name}]",
+                        env,
+                    )
+
+
+class _Batch:
+    """Shared state of one dataset across the configs of a batch."""
+
+    def __init__(self, dataset: Any, cache: PreprocessingCache | None, run_id: str) -> None:
+        if dataset.task is None:
+            raise ConfigError(f"dataset {dataset.name!r}: no targets; a pipeline needs a target to fit.")
+        self.ds = dataset
+        self.cache = cache if cache is not None else PreprocessingCache()
+        self.run_id = run_id
+        self.task = dataset.task
+        self.ds_hash = dataset.content_hash()
+        idx = dataset.index
+        self.sample = idx["sample"].to_numpy()
+        self.origin = idx["origin"].to_numpy()
+        self.partition = np.asarray(idx["partition"].to_list(), dtype=object)
+        self.measured = self.sample == self.origin
+        self.cal = np.flatnonzero(self.partition == "train")
+        self.test = np.flatnonzero((self.partition == "test") & self.measured)
+        others = sorted({str(p) for p in self.partition} - {"train", "test"})
+        self.ignored = {p: int((self.partition == p).sum()) for p in others}
+        if not self.measured[self.cal].any():
+            raise ConfigError(f"dataset {dataset.name!r}: no calibration rows (partition 'train').")
+        version = "numeric" if self.task == "regression" else "category"
+        self.y = np.asarray(dataset.y(None, version))
+        self.full = [np.asarray(dataset.x(None, "2d", source=s)) for s in range(dataset.n_sources)]
+
+    # ------------------------------------------------------------------ contexts
+    def contexts(self, folds, split_info) -> list[_Context]:
+        out = []
+        cal = self.cal
+        if folds is not None:
+            for k, (train_ids, val_ids) in enumerate(folds):
+                fit_pos = cal[np.isin(self.origin[cal], train_ids)]
+                val_pos = cal[self.measured[cal] & np.isin(self.sample[cal], val_ids)]
+                pos = np.concatenate([fit_pos, val_pos])
+                fit = np.concatenate([np.ones(fit_pos.size, bool), np.zeros(val_pos.size, bool)])
+                report = np.array([""] * fit_pos.size + ["val"] * val_pos.size, dtype="<U5")
+                out.append(_Context(f"fold_{k}", f"{split_info['step']}|fold_{k}", pos, fit, report))
+        pos = np.concatenate([cal, self.test])
+        fit = np.concatenate([np.ones(cal.size, bool), np.zeros(self.test.size, bool)])
+        report = np.array(
+            ["train" if m else "" for m in self.measured[cal]] + ["test"] * self.test.size, dtype="<U5"
+        )
+        out.append(_Context("refit", "refit", pos, fit, report))
+        return out
+
+    def initial_flow(self, ctx: _Context, env: Env) -> Flow:
+        blocks, records = [], []
+        names = self.ds.source_names
+        for s, full in enumerate(self.full):
+            node_id = env.next_id("input" if len(names) == 1 else f"input_{names[s]}")
+            records.append(Record(node_id, "input", (), meta={"source": s, "name": names[s]}))
+            axis = np.asarray(self.ds.wavelengths(s), dtype=np.float64)
+            if full.shape[1] != axis.shape[0]:
+                axis = None  # several stored processings side by side
+            key = processing_key(self.ds_hash, "source", str(s))
+            blocks.append(Block(None, node_id, axis, names[s], full, key, ctx.pos))
+        y = self.y[ctx.pos]
+        y_model = y.astype(np.float64)
+        return Flow(
+            blocks=tuple(blocks),
+            y=y,
+            y_model=y_model,
+            y_steps=(),
+            fit=ctx.fit,
+            sample=self.sample[ctx.pos],
+            origin=self.origin[ctx.pos],
+            pos=ctx.pos,
+            report=ctx.report,
+            records=tuple(records),
+            key=processing_key(self.ds_hash, ctx.key),
+        )
+
+    # ------------------------------------------------------------------ a group of configs
+    def run_group(self, cfgs: list[PipelineConfig]) -> list[Result]:
+        if len(cfgs) > 1:
+            try:
+                return self._run(cfgs)
+            except ConfigError:
+                # the largest n_components may not fit every fold: run the configs one by one,
+                # which reports the error of the config that actually fails
+                return [self._run([cfg])[0] for cfg in cfgs]
+        return self._run(cfgs)
+
+    def _run(self, cfgs: list[PipelineConfig]) -> list[Result]:
+        t0 = time.perf_counter()
+        rep = cfgs[0]
+        steps = rep.steps
+        sweep = None
+        sweep_path = None
+        if len(cfgs) > 1:
+            sweep = tuple(int(c.steps[-1]["model"]["params"]["n_components"]) for c in cfgs)
+            sweep_path = f"steps[{len(steps) - 1}]"
+        plan = Env(self.ds, self.ds_hash, self.task, "plan", self.cache)
+        for i, step in enumerate(steps):
+            ctrl = find_controller(step, f"steps[{i}]")
+            if ctrl.prepare is not None:
+                ctrl.prepare(step, f"steps[{i}]", plan, True)
+        _walk_nested_splits(steps, "steps", plan)
+        contexts = self.contexts(plan.folds, plan.split_info)
+        outcome: dict[str, list[Flow]] = {}
+        stats = {"fits": 0, "cache_hits": 0}
+        for ctx in contexts:
+            env = Env(
+                self.ds,
+                self.ds_hash,
+                self.task,
+                ctx.name,
+                self.cache,
+                sweep=sweep,
+                sweep_path=sweep_path,
+                folds=plan.folds,
+                split_info=plan.split_info,
+                stats=stats,
+            )
+            lanes = env.run_steps(steps, [self.initial_flow(ctx, env)], "steps")
+            if not any(lane.preds for lane in lanes):
+                raise ConfigError("steps: the pipeline has no model step; nothing predicts the target.")
+            # keep what the results need, not the features (bounded memory across contexts)
+            outcome[ctx.name] = [
+                replace(lane, blocks=(), branch_origin=None, branch_steps=()) for lane in lanes
+            ]
+        elapsed = time.perf_counter() - t0
+        results = []
+        for cfg, variant in zip(cfgs, sweep or (None,), strict=True):
+            results.append(self._result(cfg, variant, outcome, plan, stats, elapsed / len(cfgs), len(cfgs)))
+        return results
+
+    # ------------------------------------------------------------------ results
+    def _sets(self, lanes: list[Flow], variant: Any) -> tuple[list, list]:
+        """(candidates, side sets) as (lane, prediction set) pairs of one variant."""
+        cands = [(lane, ps) for lane in lanes for ps in lane.preds if ps.variant in (None, variant)]
+        side = [(lane, ps) for lane in lanes for ps in lane.side_preds if ps.variant in (None, variant)]
+        return cands, side
+
+    def _result(self, cfg, variant, outcome, plan, stats, seconds, group_size) -> Result:
+        metric = selection_metric(self.task)
+        ident = {
+            "run_id": self.run_id,
+            "dataset": self.ds.name,
+            "config_id": cfg.id,
+            "config_name": cfg.name,
+            "template_id": cfg.template_id,
+        }
+        per_ctx = {name: self._sets(lanes, variant) for name, lanes in outcome.items()}
+        labels = [ps.label for _, ps in per_ctx["refit"][0]]
+        side_labels = [ps.label for _, ps in per_ctx["refit"][1]]
+        if len(set(labels + side_labels)) != len(labels) + len(side_labels):
+            raise ConfigError("steps: two models have the same name; give each model step a distinct 'name'.")
+        folds = [n for n in outcome if n != "refit"]
+        rows: list[dict[str, Any]] = []
+        summaries: dict[str, dict[str, Any]] = {}
+        for label in labels + side_labels:
+            summaries[label] = self._prediction_rows(label, per_ctx, folds, ident, rows)
+        has_cv = bool(folds)
+
+        def rank(label: str) -> float:
+            s = summaries[label]
+            score = s["val"][metric] if has_cv else s["train"][metric]
+            return badness(metric, score)
+
+        best = min(labels, key=rank)
+        s = summaries[best]
+        graph, artifacts = self._graph(best, per_ctx, folds, cfg, plan)
+        info: dict[str, Any] = {
+            "best_model": best,
+            "models": {
+                lab: {"cv_score": summaries[lab]["val"].get(metric) if has_cv else None} for lab in labels
+            },
+            "split": plan.split_info or None,
+            "n_folds": len(folds),
+            "ignored_partitions": self.ignored,
+            "cache": self.cache.stats(),
+            "fits": stats["fits"],
+            "shared_sweep": group_size if group_size > 1 else None,
+        }
+        if not has_cv:
+            info["note"] = "no split step: the whole calibration set is one training set; cv_score is None"
+        return Result(
+            dataset=self.ds.name,
+            config_id=cfg.id,
+            config_name=cfg.name,
+            config=cfg.steps,
+            choices=cfg.choices,
+            task=self.task,
+            metric=metric,
+            cv_score=s["val"][metric] if has_cv else None,
+            test_score=s["test"][metric] if "test" in s else None,
+            scores={k: v for k, v in s.items() if v},
+            n_train=int(self.measured[self.cal].sum()),
+            n_test=int(self.test.size),
+            predictions=rows,
+            graph=graph,
+            artifacts=artifacts,
+            template_id=cfg.template_id,
+            timings={"seconds": seconds},
+            info=info,
+        )
+
+    def _find(self, pairs, label):
+        for lane, ps in pairs[0] + pairs[1]:
+            if ps.label == label:
+                return lane, ps
+        raise ConfigError(
+            f"steps: model {label!r} is missing in one fit context (the pipeline's shape depends on the data)."
+        )
+
+    def _prediction_rows(self, label, per_ctx, folds, ident, rows) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        pooled_s, pooled_t, pooled_p, pooled_pos = [], [], [], []
+        for k, name in enumerate(folds):
+            lane, ps = self._find(per_ctx[name], label)
+            sel = np.flatnonzero(lane.report[: lane.n] == "val")
+            y_true = lane.y[sel].astype(np.float64)
+            y_pred = ps.y_pred[sel]
+            proba = ps.y_proba[sel] if ps.y_proba is not None else None
+            rows.append(
+                prediction_row(
+                    task=self.task,
+                    ident=ident,
+                    model=label,
+                    fold=k,
+                    partition="val",
+                    sample=lane.sample[sel],
+                    y_true=y_true,
+                    y_pred=y_pred,
+                    y_proba=proba,
+                )
+            )
+            pooled_s.append(lane.sample[sel])
+            pooled_t.append(y_true)
+            pooled_p.append((y_pred, proba))
+            pooled_pos.append(lane.pos[sel])
+        if folds:
+            order = np.argsort(np.concatenate(pooled_pos), kind="stable")
+            sample = np.concatenate(pooled_s)[order]
+            y_true = np.concatenate(pooled_t)[order]
+            y_pred = np.concatenate([p for p, _ in pooled_p])[order]
+            probas = [q for _, q in pooled_p]
+            proba = np.concatenate(probas)[order] if all(q is not None for q in probas) else None
+            rows.append(
+                prediction_row(
+                    task=self.task,
+                    ident=ident,
+                    model=label,
+                    fold=POOLED_FOLD,
+                    partition="val",
+                    sample=sample,
+                    y_true=y_true,
+                    y_pred=y_pred,
+                    y_proba=proba,
+                )
+            )
+            out["val"] = score_all(self.task, y_true, y_pred)
+        lane, ps = self._find(per_ctx["refit"], label)
+        for part in ("train", "test"):
+            sel = np.flatnonzero(lane.report[: lane.n] == part)
+            if sel.size == 0:
+                continue
+            y_true = lane.y[sel].astype(np.float64)
+            proba = ps.y_proba[sel] if ps.y_proba is not None else None
+            rows.append(
+                prediction_row(
+                    task=self.task,
+                    ident=ident,
+                    model=label,
+                    fold=REFIT_FOLD,
+                    partition=part,
+                    sample=lane.sample[sel],
+                    y_true=y_true,
+                    y_pred=ps.y_pred[sel],
+                    y_proba=proba,
+                )
+            )
+            out[part] = score_all(self.task, y_true, ps.y_pred[sel])
+        return out
+
+    def _records(self, lane: Flow, ps: PredictionSet) -> dict[str, Record]:
+        return {r.id: r for r in (*lane.records, *ps.tail)}
+
+    def _graph(self, label, per_ctx, folds, cfg, plan) -> tuple[RuntimeGraph, dict[str, bytes]]:
+        lane, ps = self._find(per_ctx["refit"], label)
+        refit = self._records(lane, ps)
+        fold_records = [self._records(*self._find(per_ctx[name], label)) for name in folds]
+        needed: set[str] = set()
+        stack = [ps.node]
+        while stack:
+            node_id = stack.pop()
+            if node_id in needed:
+                continue
+            needed.add(node_id)
+            stack.extend(refit[node_id].parents)
+        ordered = [r for r in (*lane.records, *ps.tail) if r.id in needed]
+        seen: set[str] = set()
+        graph = RuntimeGraph()
+        artifacts: dict[str, bytes] = {}
+        for rec in ordered:
+            if rec.id in seen:
+                continue
+            seen.add(rec.id)
+            files: dict[str, str] = {}
+            for fit_name, recs in [("refit", refit), *zip(folds, fold_records)]:
+                r = recs.get(rec.id)
+                if r is not None and r.state is not None:
+                    name = f"{_sha256(r.state)}.{r.ext}"
+                    artifacts[name] = r.state
+                    files[fit_name] = name
+            graph.add(
+                Node(
+                    id=rec.id,
+                    kind=rec.kind,
+                    parents=list(rec.parents),
+                    class_path=rec.class_path,
+                    params=dict(rec.params),
+                    kernel=rec.kernel,
+                    artifacts=files,
+                    meta=dict(rec.meta),
+                )
+            )
+        out_id = f"{len(graph.nodes) and max(int(n.id[:3]) for n in graph.nodes) + 1:03d}_output"
+        graph.add(Node(id=out_id, kind="output", parents=[ps.node]))
+        graph.inputs = [
+            {
+                "name": self.ds.source_names[s],
+                "wavelengths": [float(w) for w in self.ds.wavelengths(s)],
+                "unit": self.ds.unit(s),
+                "n_features": int(self.full[s].shape[1]),
+                "dtype": str(self.full[s].dtype),
+            }
+            for s in range(self.ds.n_sources)
+        ]
+        graph.outputs = {
+            "node": out_id,
+            "targets": self.ds.target_names,
+            "task": self.task,
+            "classes": [c if isinstance(c, (int, float, str)) else str(c) for c in self.ds.classes] or None,
+        }
+        graph.meta = {
+            "config_id": cfg.id,
+            "config_name": cfg.name,
+            "dataset": self.ds.name,
+            "dataset_sha256": self.ds_hash,
+            "model": label,
+            "split": plan.split_info or None,
+            "fits": ["refit", *folds],
+        }
+        return graph, artifacts
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
