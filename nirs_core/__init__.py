@@ -17,6 +17,11 @@ _EXPORTS = {
     "DataError": "nirs_core.errors",
     "ConfigError": "nirs_core.errors",
     "BundleIntegrityError": "nirs_core.errors",
+    "run": "nirs_core.pipeline.run",
+    "resume": "nirs_core.pipeline.run",
+    "Run": "nirs_core.pipeline.run",
+    "expand": "nirs_core.pipeline.generators",
+    "count": "nirs_core.pipeline.generators",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
