@@ -17,6 +17,7 @@ _EXPORTS = {
     "DataError": "nirs_core.errors",
     "ConfigError": "nirs_core.errors",
     "BundleIntegrityError": "nirs_core.errors",
+    "predict": "nirs_core.replay",
     "run": "nirs_core.pipeline.run",
     "resume": "nirs_core.pipeline.run",
     "Run": "nirs_core.pipeline.run",

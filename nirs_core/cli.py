@@ -9,6 +9,15 @@
                                          finish a paused, failed or killed run
     nirs workspace summary DIR [--json]  counts and best scores of a workspace
     nirs workspace rebuild-summaries DIR recompute the footer summary of every predictions file
+    nirs train TEMPLATE --data PATH -o model.zip [--workspace DIR] [--ensemble]
+                                         run a template, bundle the best config (by cv_score)
+    nirs predict model.zip DATA -o preds.csv [--resample]
+                                         predict spectra (a file or folder of any layout)
+    nirs verify model.zip                check a bundle's signature and hashes
+    nirs show model.zip                  a bundle's DAG and datasheet summary
+
+Bundles are signed and checked with the key in $NIRS_BUNDLE_KEY, the file given by --key-file
+or $NIRS_BUNDLE_KEY_FILE, or ~/.config/nirs/bundle.key (see nirs_core.store.bundle).
 
 Errors the user can fix (bad data, bad config) print one message that says what to fix and
 exit with status 2; Ctrl-C during a run pauses it and exits with status 130; nothing else is
@@ -171,6 +180,176 @@ def _cmd_workspace_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- bundles
+# Kept light: predict/verify/show import the bundle reader and numpy replay only (no
+# scikit-learn, no polars for a plain CSV), so a cold `nirs predict` starts fast.
+
+
+def _bundle_options(args: argparse.Namespace) -> dict:
+    return {"key_file": args.key_file, "trust_unsigned": args.trust_unsigned}
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from nirs_core.store.bundle import train_bundle
+
+    out = train_bundle(
+        args.template,
+        args.data,
+        args.output,
+        workspace=args.workspace,
+        key_file=args.key_file,
+        sign=not args.unsigned,
+        fits="ensemble" if args.ensemble else "refit",
+        progress=not args.no_progress,
+    )
+    best = out["best"]
+    print(
+        f"best of {out['n_configs']} config(s) by cv_score: {best['config_name']} "
+        f"({best['metric']} cv {best['cv_score']:.6g}, test "
+        f"{'—' if best['test_score'] is None else format(best['test_score'], '.6g')})"
+    )
+    where = f" (workspace {out['workspace']}, run {out['run_id']})" if out["workspace"] else ""
+    print(f"bundle written to {out['bundle']}{where}")
+    return 0
+
+
+def _format_cell(value) -> str:
+    if isinstance(value, float):
+        return repr(value)  # shortest text that reads back to the same float
+    return str(value)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import csv
+
+    from nirs_core.replay import prepare_input, replay
+    from nirs_core.store.bundle import open_bundle
+
+    try:
+        bundle = open_bundle(args.bundle, **_bundle_options(args))
+    except FileNotFoundError as exc:
+        print(f"nirs predict: error: {exc}", file=sys.stderr)
+        return 2
+    prepared = prepare_input(bundle, args.data, resample=args.resample)
+    values = replay(bundle, prepared.sources)
+    targets = bundle.targets or [f"y{k}" for k in range(values.shape[1])]
+    header = ([prepared.sample_column] if prepared.sample is not None else []) + targets
+    handle = open(args.output, "w", newline="", encoding="utf-8") if args.output != "-" else sys.stdout
+    try:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        for i, row in enumerate(values.tolist()):
+            ids = [_format_cell(prepared.sample[i].item())] if prepared.sample is not None else []
+            writer.writerow(ids + [_format_cell(v) for v in row])
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+    if args.output != "-":
+        note = " (resampled onto the training axis)" if prepared.resampled else ""
+        print(f"{values.shape[0]} prediction(s) of {', '.join(targets)} written to {args.output}{note}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from nirs_core.store.bundle import verify_bundle
+
+    try:
+        summary = verify_bundle(args.bundle, **_bundle_options(args))
+    except FileNotFoundError as exc:
+        print(f"nirs verify: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary, indent=1, default=str))
+        return 0
+    signature = {
+        "valid": f"valid (key id {summary['key_id']})",
+        "missing": "none (accepted: --trust-unsigned)",
+        "unchecked": "present but not checked: no key (accepted: --trust-unsigned)",
+    }[summary["signature"]]
+    print(f"{summary['path']}: intact")
+    print(f"  signature   {signature}")
+    print(f"  members     {summary['members']}, every sha256 matches the manifest")
+    print(f"  artefacts   {summary['artifacts']} ({summary['pickled_artifacts']} pickled)")
+    print(f"  model       {summary['config']} on {summary['dataset']}, {summary['nodes']} nodes")
+    print(f"  fits        {summary['fits']['mode']}: {', '.join(summary['fits']['names'])}")
+    print(f"  targets     {', '.join(summary['targets'])} ({summary['task']})")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from nirs_core.store.bundle import open_bundle
+
+    try:
+        bundle = open_bundle(args.bundle, **_bundle_options(args))
+    except FileNotFoundError as exc:
+        print(f"nirs show: error: {exc}", file=sys.stderr)
+        return 2
+    info = bundle.info
+    print(
+        f"{bundle.path}  ({info.get('config_name')} on {info.get('dataset')}, signature {bundle.signature})"
+    )
+    print(
+        f"fits: {bundle.fit_mode} ({', '.join(bundle.fits)}); targets: {', '.join(bundle.targets)} ({bundle.task})"
+    )
+    spec = bundle.input
+    for k, src in enumerate(spec["sources"]):
+        axis = src.get("wavelengths")
+        span = f"{axis[0]:g}–{axis[-1]:g} {src.get('unit') or ''}" if axis else "no axis"
+        print(f"input {k}: {src.get('name')}, {src['n_features']} features, {span}, {src.get('dtype')}")
+    rows = [("node", "kind", "parents", "class / kernel", "artefact")]
+    for node in bundle.graph.topological_order():
+        what = node.class_path or node.kernel or ""
+        files = sorted(set(node.artifacts.values()))
+        artefact = (
+            (files[0][:12] + "…" + files[0].rsplit(".", 1)[-1])
+            if len(files) == 1
+            else f"{len(files)} files"
+            if files
+            else ""
+        )
+        rows.append((node.id, node.kind, ", ".join(node.parents) or "—", what, artefact))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    print()
+    for i, row in enumerate(rows):
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    sheet = bundle.datasheet()
+    if sheet:
+        metrics, ds, lineage = sheet["metrics"], sheet["dataset"], sheet["lineage"]
+        print()
+        print(f"dataset   {ds.get('name')} sha256 {ds.get('sha256')}, n_samples {ds.get('n_samples')}")
+        if ds.get("wavelength_range"):
+            lo, hi = ds["wavelength_range"]
+            print(f"          wavelengths {lo:g}–{hi:g} {ds.get('wavelength_unit') or ''}")
+        cv, test = metrics.get("cv_score"), metrics.get("test_score")
+        print(
+            f"metrics   {metrics.get('metric')}: cv {'—' if cv is None else format(cv, '.6g')}, "
+            f"test {'—' if test is None else format(test, '.6g')}"
+        )
+        print(
+            f"lineage   graph {lineage.get('graph_structure_hash')}, dataset {lineage.get('dataset_content_hash')}"
+        )
+        print(f"created   {sheet.get('created_at')}; plots: {', '.join(sheet.get('plots') or []) or 'none'}")
+    return 0
+
+
+def _add_key_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key-file",
+        metavar="FILE",
+        help="signing key file (default: $NIRS_BUNDLE_KEY, ~/.config/nirs/bundle.key)",
+    )
+
+
+def _add_trust_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-unsigned",
+        action="store_true",
+        help="accept a bundle without a signature (or without a key to check it); hashes are still checked",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nirs", description="NIR spectroscopy calibration engine.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +415,49 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("dir")
     rebuild.add_argument("--json", action="store_true", help="print the summaries as JSON")
     rebuild.set_defaults(func=_cmd_workspace_rebuild)
+
+    train = sub.add_parser("train", help="run a template and bundle the best config (by cv_score)")
+    train.add_argument("template")
+    train.add_argument("--data", required=True, metavar="PATH", help="dataset file or folder")
+    train.add_argument("-o", "--output", required=True, metavar="BUNDLE", help="bundle file to write (.zip)")
+    train.add_argument(
+        "--workspace", metavar="DIR", help="keep the run in this workspace (default: temporary)"
+    )
+    train.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="replay the mean of the fold models instead of the refit model",
+    )
+    train.add_argument("--unsigned", action="store_true", help="write an unsigned bundle")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _add_key_options(train)
+    train.set_defaults(func=_cmd_train)
+
+    predict = sub.add_parser("predict", help="predict spectra with a bundle")
+    predict.add_argument("bundle")
+    predict.add_argument("data", help="a spectra file or folder (any layout the loaders read)")
+    predict.add_argument(
+        "-o", "--output", default="-", metavar="CSV", help="predictions CSV (default: stdout)"
+    )
+    predict.add_argument(
+        "--resample", action="store_true", help="interpolate spectra onto the training axis when it differs"
+    )
+    _add_key_options(predict)
+    _add_trust_option(predict)
+    predict.set_defaults(func=_cmd_predict)
+
+    verify = sub.add_parser("verify", help="check a bundle's signature and the hash of every member")
+    verify.add_argument("bundle")
+    verify.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_key_options(verify)
+    _add_trust_option(verify)
+    verify.set_defaults(func=_cmd_verify)
+
+    show = sub.add_parser("show", help="a bundle's DAG and datasheet summary")
+    show.add_argument("bundle")
+    _add_key_options(show)
+    _add_trust_option(show)
+    show.set_defaults(func=_cmd_show)
     return parser
 
 

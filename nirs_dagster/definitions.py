@@ -1,37 +1,39 @@
-"""Dagster definitions: ``dagster dev -w workspace.yaml`` loads these.
+"""Dagster definitions: ``dagster dev -w workspace.yaml`` and ``dg check defs`` load ``defs``.
 
-This first cut exposes the bundled demo datasets as the ``spectra`` asset, one partition per
-demo, with the metadata a person wants to see in the UI (shape, axis, target statistics,
-identity hash). The full asset graph (preprocessed → fitted_pipeline → predictions →
-leaderboard → datasheet / model_bundle, sensors, schedules, checks) builds on it.
+Roots come from :class:`~nirs_dagster.resources.NirsResource` (``NIRS_DATA_DIR``,
+``NIRS_TEMPLATES_DIR``, ``NIRS_WORKSPACE``; the demo data and ``examples/`` by default). Runs
+execute in process; the same definitions run on a Dask cluster with
+:func:`build_defs` ``(executor=dagster_dask.dask_executor)``.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 import dagster as dg
 
-from nirs_core.data import SpectroDataset
-from nirs_core.demo import DEMOS, load_demo
+from nirs_dagster.assets import ALL_ASSETS
+from nirs_dagster.checks import model_bundle_replays, predictions_beat_mean, spectra_valid
+from nirs_dagster.io_managers import NirsIOManager
+from nirs_dagster.resources import NirsResource
+from nirs_dagster.schedules import retrain_job, weekly_retrain_schedule
+from nirs_dagster.sensors import nirs_automation_sensor, nirs_inbox_sensor
 
-demo_partitions = dg.StaticPartitionsDefinition(sorted(DEMOS))
+__all__ = ["build_defs", "defs"]
 
 
-@dg.asset(partitions_def=demo_partitions, group_name="data", io_manager_key="mem_io_manager")
-def spectra(context: dg.AssetExecutionContext) -> SpectroDataset:
-    """A bundled demo dataset, loaded and validated (real spectra shipped by chemotools)."""
-    ds = load_demo(context.partition_key)
-    md = ds.get_metadata()
-    context.add_output_metadata(
-        {
-            "rows": md["n_rows"],
-            "features": md["n_features"],
-            "partitions": dg.MetadataValue.json(md["partitions"]),
-            "wavelength_range": f"{md['wavelength_range'][0]:g}–{md['wavelength_range'][1]:g} {md['wavelength_unit']}",
-            "task": md["task"],
-            "targets": dg.MetadataValue.json(md["targets"]),
-            "sha256": md["sha256"],
-            "summary": dg.MetadataValue.md(f"```\n{ds.summary()}\n```"),
-        }
+def build_defs(nirs: NirsResource | None = None, executor: Any = dg.in_process_executor) -> dg.Definitions:
+    """The definitions with these roots (default: from the environment) and this executor."""
+    nirs = nirs or NirsResource()
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        asset_checks=[spectra_valid, predictions_beat_mean, model_bundle_replays],
+        jobs=[retrain_job],
+        sensors=[nirs_inbox_sensor, nirs_automation_sensor],
+        schedules=[weekly_retrain_schedule],
+        resources={"nirs": nirs, "io_manager": NirsIOManager(nirs=nirs)},
+        executor=executor,
     )
-    return ds
 
 
-defs = dg.Definitions(assets=[spectra], resources={"mem_io_manager": dg.InMemoryIOManager()})
+defs = build_defs()

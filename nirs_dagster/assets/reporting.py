@@ -1,0 +1,219 @@
+"""Per-dataset assets over all its configs: ``leaderboard``, ``datasheet``, ``model_bundle``."""
+
+import base64
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from nirs_core.data import SpectroDataset
+from nirs_core.errors import DataError
+from nirs_core.metrics import badness
+from nirs_core.pipeline.result import Result
+from nirs_core.store.predictions import POOLED_FOLD, REFIT_FOLD
+from nirs_dagster._display import table_markdown
+from nirs_dagster.partitions import ConfigCatalogue, dataset_partitions, split_result_key
+from nirs_dagster.resources import NirsResource
+
+__all__ = ["BundleRecord", "best_result", "datasheet", "leaderboard", "model_bundle", "score_of"]
+
+_AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+_ALL_CONFIGS = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="dataset")
+LEADERBOARD_SCHEMA = {
+    "config_id": pl.String,
+    "config_name": pl.String,
+    "config": pl.String,
+    "metric": pl.String,
+    "cv_score": pl.Float64,
+    "test_score": pl.Float64,
+}
+
+
+def score_of(table: pl.DataFrame, fold: int, partition: str) -> float | None:
+    """The selection-metric score of the aggregate row ``fold`` × ``partition`` of a result's
+    prediction rows (``None`` when the result has no such row, e.g. no test partition)."""
+    rows = table.filter((pl.col("fold") == fold) & (pl.col("partition") == partition))
+    if rows.height == 0:
+        return None
+    metric = rows["metric"][0]
+    value = rows["score"][0] if "score" in rows.columns and rows["score"][0] is not None else rows[metric][0]
+    return None if value is None else float(value)
+
+
+@dg.asset(
+    partitions_def=dataset_partitions,
+    group_name="nirs",
+    automation_condition=_AUTOMATION,
+    ins={
+        "predictions": dg.AssetIn(partition_mapping=_ALL_CONFIGS, metadata={"allow_missing_partitions": True})
+    },
+    kinds={"polars"},
+)
+def leaderboard(
+    context: dg.AssetExecutionContext, nirs: NirsResource, predictions: dict[str, pl.DataFrame]
+) -> pl.DataFrame:
+    """One row per config of the dataset: ``config_id``, ``config`` (canonical JSON),
+    ``cv_score`` (pooled cross-validation), ``test_score``, best first by the metric's direction."""
+    catalogue = ConfigCatalogue(nirs.dagster_path())
+    rows = []
+    for key, table in predictions.items():
+        _, config_id = split_result_key(key)
+        config = catalogue.get(config_id)
+        rows.append(
+            {
+                "config_id": config_id,
+                "config_name": config.name,
+                "config": config.canonical_json(),
+                "metric": table["metric"][0],
+                "cv_score": score_of(table, POOLED_FOLD, "val"),
+                "test_score": score_of(table, REFIT_FOLD, "test"),
+            }
+        )
+    if not rows:
+        raise DataError(
+            f"leaderboard {context.partition_key}: no config of this dataset has predictions yet."
+        )
+    board = pl.DataFrame(rows, schema=LEADERBOARD_SCHEMA)
+    distance = [
+        badness(m, math.nan if s is None else s) for m, s in board.select("metric", "cv_score").iter_rows()
+    ]
+    board = board.with_columns(pl.Series("_badness", distance)).sort("_badness", "config_id").drop("_badness")
+    best = board.row(0, named=True)
+    expected = len(context.instance.get_dynamic_partitions("config"))
+    context.add_output_metadata(
+        {
+            "best_config": best["config_name"],
+            "best_config_id": best["config_id"],
+            "best_cv_score": dg.MetadataValue.float(
+                best["cv_score"] if best["cv_score"] is not None else math.nan
+            ),
+            "best_test_score": dg.MetadataValue.float(
+                best["test_score"] if best["test_score"] is not None else math.nan
+            ),
+            "metric": best["metric"],
+            "configs_scored": f"{board.height} of {expected}",
+            "leaderboard": dg.MetadataValue.md(table_markdown(board.drop("config"))),
+            "dagster/row_count": board.height,
+        }
+    )
+    return board
+
+
+def best_result(board: pl.DataFrame, fitted: dict[str, Result], dataset: str) -> Result:
+    """The :class:`Result` of the leaderboard's first config, among the loaded fitted pipelines."""
+    best_id = board["config_id"][0]
+    for result in fitted.values():
+        if result.config_id == best_id:
+            return result
+    raise DataError(f"{dataset}: the best config {best_id} has no fitted pipeline; materialise it first.")
+
+
+_FITTED_INS = {
+    "fitted_pipeline": dg.AssetIn(partition_mapping=_ALL_CONFIGS, metadata={"allow_missing_partitions": True})
+}
+
+
+def _inline_images(markdown: str, plots: dict[str, bytes]) -> str:
+    """The datasheet's Markdown with its ``plots/<name>.png`` links replaced by inline images."""
+
+    def swap(match: re.Match[str]) -> str:
+        name = match.group(2).removeprefix("plots/")
+        if name not in plots:
+            return match.group(0)
+        return f"![{match.group(1)}](data:image/png;base64,{base64.b64encode(plots[name]).decode('ascii')})"
+
+    return re.sub(r"!\[([^\]]*)\]\(([^)]+\.png)\)", swap, markdown)
+
+
+@dg.asset(
+    partitions_def=dataset_partitions,
+    group_name="nirs",
+    automation_condition=_AUTOMATION,
+    ins=_FITTED_INS,
+    kinds={"markdown"},
+)
+def datasheet(
+    context: dg.AssetExecutionContext,
+    nirs: NirsResource,
+    leaderboard: pl.DataFrame,
+    fitted_pipeline: dict[str, Result],
+    spectra: SpectroDataset,
+) -> dict[str, Any]:
+    """The model card of the best config: dataset identity and statistics, the config, its
+    scores, lineage hashes and plots (``{"markdown", "json", "plots"}``)."""
+    from nirs_core.datasheet import build_datasheet
+
+    result = best_result(leaderboard, fitted_pipeline, context.partition_key)
+    template = ConfigCatalogue(nirs.dagster_path()).template_of(result.config_id)
+    sheet = build_datasheet(result, dataset=spectra, template=template.read_text(encoding="utf-8"))
+    context.add_output_metadata(
+        {
+            "config": result.config_name,
+            "datasheet": dg.MetadataValue.md(_inline_images(sheet["markdown"], dict(sheet.get("plots", {})))),
+        }
+    )
+    return dict(sheet)
+
+
+@dataclass(frozen=True)
+class BundleRecord:
+    """What ``model_bundle`` stores: the bundle file and the training predictions it must replay."""
+
+    path: Path
+    config_id: str
+    train_rows: np.ndarray
+    train_predictions: np.ndarray
+
+
+@dg.asset(
+    partitions_def=dataset_partitions,
+    group_name="nirs",
+    automation_condition=_AUTOMATION,
+    ins=_FITTED_INS,
+    kinds={"zip"},
+)
+def model_bundle(
+    context: dg.AssetExecutionContext,
+    nirs: NirsResource,
+    leaderboard: pl.DataFrame,
+    fitted_pipeline: dict[str, Result],
+    spectra: SpectroDataset,
+) -> BundleRecord:
+    """The signed bundle of the best config, ``<workspace>/bundles/<dataset>.n4b.zip``."""
+    from nirs_core.store.bundle import write_bundle
+
+    result = best_result(leaderboard, fitted_pipeline, context.partition_key)
+    template = ConfigCatalogue(nirs.dagster_path()).template_of(result.config_id)
+    key_file = nirs.bundle_key_path()
+    path = write_bundle(
+        result,
+        nirs.workspace_path() / "bundles" / f"{context.partition_key}.n4b.zip",
+        key_file=key_file,
+        dataset=spectra,
+        template=template.read_text(encoding="utf-8"),
+    )
+    refit = [row for row in result.predictions if row["fold"] == REFIT_FOLD and row["partition"] == "train"]
+    if len(refit) != 1:
+        raise DataError(
+            f"{context.partition_key}/{result.config_id}: expected one refit row on train; got {len(refit)}."
+        )
+    record = BundleRecord(
+        path=Path(path),
+        config_id=result.config_id,
+        train_rows=np.asarray(refit[0]["sample"], dtype=np.int64),
+        train_predictions=np.asarray(refit[0]["y_pred"], dtype=np.float64),
+    )
+    context.add_output_metadata(
+        {
+            "bundle": dg.MetadataValue.path(str(path)),
+            "config": result.config_name,
+            "bytes": Path(path).stat().st_size,
+            "signed_with": str(key_file) if key_file else "$NIRS_BUNDLE_KEY",
+        }
+    )
+    return record

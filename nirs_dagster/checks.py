@@ -1,0 +1,215 @@
+"""Asset checks, partitioned like their asset and blocking: a failed check stops the assets
+downstream of it in the same run, and automation does not build on it.
+
+- ``spectra``: a pandera schema over the spectra (every value finite), the wavelength axis
+  (strictly monotonic, no duplicate) and the sample count (at least :data:`MIN_SAMPLES`
+  calibration samples).
+- ``predictions``: every prediction finite, and the pooled cross-validated predictions better
+  than the mean predictor (predicting the calibration mean for every sample).
+- ``model_bundle``: the bundle, opened and verified, replays the training predictions exactly.
+"""
+
+import math
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import pandera.polars as pa
+import polars as pl
+
+from nirs_core.data import SpectroDataset
+from nirs_core.metrics import badness, compute_metric
+from nirs_core.store.predictions import POOLED_FOLD
+from nirs_dagster.assets.data import spectra
+from nirs_dagster.assets.modelling import by_partition, predictions
+from nirs_dagster.assets.reporting import BundleRecord, model_bundle
+from nirs_dagster.partitions import dataset_partitions, result_partitions
+from nirs_dagster.resources import NirsResource
+
+__all__ = ["MIN_SAMPLES", "model_bundle_replays", "predictions_beat_mean", "spectra_schema", "spectra_valid"]
+
+#: Fewest calibration samples a dataset needs (a 5-fold cross-validation keeps 4 per fit).
+MIN_SAMPLES = 10
+
+
+def _all_finite(frame: pl.DataFrame) -> bool:
+    return bool(np.isfinite(frame.to_numpy()).all())
+
+
+def _strictly_monotonic(column: pl.Series) -> bool:
+    steps = np.diff(column.to_numpy())
+    return bool((steps > 0).all() or (steps < 0).all())
+
+
+spectra_schema = pa.DataFrameSchema(
+    checks=[pa.Check(lambda data: _all_finite(data.lazyframe.collect()), error="every value finite")],
+    name="spectra",
+)
+axis_schema = pa.DataFrameSchema(
+    {
+        "wavelength": pa.Column(
+            float,
+            checks=[
+                pa.Check(
+                    lambda data: _strictly_monotonic(data.lazyframe.collect()["wavelength"]),
+                    error="strictly monotonic",
+                ),
+            ],
+            unique=True,
+        )
+    },
+    name="wavelength axis",
+)
+
+
+def _calibration_schema(min_samples: int) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {"sample": pa.Column(int)},
+        checks=[
+            pa.Check(
+                lambda data: data.lazyframe.collect().height >= min_samples,
+                error=f"at least {min_samples} calibration samples",
+            )
+        ],
+        name="calibration rows",
+    )
+
+
+def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> list[str]:
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return sorted(
+            {
+                f"{schema.name}: {e.reason_code.name if e.reason_code else ''} {e}".strip()
+                for e in exc.schema_errors
+            }
+        )
+    return []
+
+
+@dg.asset_check(asset=spectra, partitions_def=dataset_partitions, blocking=True, name="spectra_valid")
+def spectra_valid(spectra: SpectroDataset) -> dg.AssetCheckResult:
+    """Spectra finite, wavelengths strictly monotonic and unique, enough calibration samples."""
+    X = np.asarray(spectra.x())
+    wide = pl.DataFrame(X, schema=[f"x{i}" for i in range(X.shape[1])], orient="row")
+    axis = pl.DataFrame({"wavelength": np.asarray(spectra.wavelengths(), dtype=np.float64)})
+    rows = spectra.rows({"partition": "train"}, include_augmented=False)
+    n_cal = len(np.arange(spectra.n_rows)[rows])
+    cal = pl.DataFrame({"sample": np.arange(n_cal, dtype=np.int64)})
+    problems = (
+        _failures(spectra_schema, wide)
+        + _failures(axis_schema, axis)
+        + _failures(_calibration_schema(MIN_SAMPLES), cal)
+    )
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "calibration_samples": n_cal,
+            "non_finite_values": int((~np.isfinite(X)).sum()),
+            "problems": dg.MetadataValue.json(problems),
+        },
+        description="; ".join(problems) if problems else None,
+    )
+
+
+def _pooled_scores(table: pl.DataFrame) -> tuple[str, float, float]:
+    """(metric, pooled CV score, score of the mean predictor on the same rows)."""
+    from nirs_core.store.predictions import prediction_arrays
+
+    row = table.filter((pl.col("fold") == POOLED_FOLD) & (pl.col("partition") == "val")).row(0, named=True)
+    arrays = prediction_arrays(row)
+    y_true, y_pred = arrays["y_true"], arrays["y_pred"]
+    metric = row["metric"]
+    mean = np.broadcast_to(y_true.mean(axis=0), y_true.shape)
+    return metric, compute_metric(metric, y_true, y_pred), compute_metric(metric, y_true, mean)
+
+
+@dg.asset_check(
+    asset=predictions, partitions_def=result_partitions, blocking=True, name="predictions_beat_mean"
+)
+def predictions_beat_mean(context: dg.AssetCheckExecutionContext, predictions: Any) -> dg.AssetCheckResult:
+    """Every prediction finite; the pooled cross-validated score better than the mean predictor's."""
+    keys = [str(k) for k in context.op_execution_context.partition_keys]
+    tables = by_partition(predictions, keys)
+    failed, details = [], {}
+    for key, table in tables.items():
+        finite = all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in table["y_pred"].to_list())
+        metric, score, mean_score = _pooled_scores(table)
+        better = badness(metric, score) < badness(metric, mean_score)
+        details[key] = {"metric": metric, "cv_score": score, "mean_predictor": mean_score, "finite": finite}
+        if not (finite and better):
+            failed.append(key)
+    if len(keys) > 1:
+        # A run over several partitions records the check once per partition, so that each
+        # partition shows its own result and automation downstream sees which ones passed.
+        # (The target materialisation type is internal, but it is the documented type of
+        # AssetCheckEvaluation's target_materialization_data parameter.)
+        from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+            AssetCheckEvaluationTargetMaterializationData,
+        )
+
+        instance = context.instance
+        for key, detail in details.items():
+            (record,) = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("predictions"), asset_partitions=[key]), limit=1
+            ).records
+            context.op_execution_context.log_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=dg.AssetKey("predictions"),
+                    check_name="predictions_beat_mean",
+                    passed=key not in failed,
+                    partition=key,
+                    blocking=True,
+                    target_materialization_data=AssetCheckEvaluationTargetMaterializationData(
+                        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+                    ),
+                    metadata={k: v for k, v in detail.items() if k != "metric"}
+                    | {"metric": detail["metric"]},
+                )
+            )
+    worst = max(details.values(), key=lambda d: badness(d["metric"], d["cv_score"]))
+    return dg.AssetCheckResult(
+        passed=not failed,
+        metadata={
+            "checked": len(details),
+            "failed": dg.MetadataValue.json(failed),
+            "worst_cv_score": dg.MetadataValue.float(worst["cv_score"]),
+            "mean_predictor_score": dg.MetadataValue.float(worst["mean_predictor"]),
+        },
+        description=(
+            f"{len(failed)} config(s) not finite or no better than the mean predictor: {failed[:5]}"
+            if failed
+            else None
+        ),
+    )
+
+
+@dg.asset_check(
+    asset=model_bundle,
+    partitions_def=dataset_partitions,
+    blocking=True,
+    name="model_bundle_replays",
+    additional_ins={"spectra": dg.AssetIn("spectra")},
+)
+def model_bundle_replays(
+    nirs: NirsResource, model_bundle: BundleRecord, spectra: SpectroDataset
+) -> dg.AssetCheckResult:
+    """The bundle (signature and hashes verified), given the dataset's spectra, predicts the
+    calibration rows exactly (bit for bit) as the refit model did during training."""
+    from nirs_core.replay import predict
+
+    key_file = nirs.bundle_key_path()
+    # The same input as in training (every row at once: a BLAS product over fewer rows may
+    # round differently in the last bit), then the calibration rows.
+    X = np.asarray(spectra.x())
+    replayed = np.asarray(predict(model_bundle.path, X, key_file=key_file), dtype=np.float64)
+    replayed = replayed[model_bundle.train_rows].reshape(-1)
+    expected = model_bundle.train_predictions.reshape(-1)
+    equal = replayed.shape == expected.shape and bool(np.array_equal(replayed, expected))
+    diff = float(np.max(np.abs(replayed - expected))) if replayed.shape == expected.shape else math.inf
+    return dg.AssetCheckResult(
+        passed=equal,
+        metadata={"samples": len(expected), "max_abs_difference": dg.MetadataValue.float(diff)},
+        description=None if equal else f"replay differs from the training predictions (max |Δ| = {diff:g})",
+    )

@@ -1,0 +1,184 @@
+"""IO managers: one file (or folder) per asset and partition under ``<workspace>/dagster/``,
+every write atomic (a temporary file renamed over the target; :mod:`nirs_core.store._atomic`).
+
+:class:`NirsIOManager` picks the format from the value:
+
+=====================  =====================================================================
+value                  stored as
+=====================  =====================================================================
+``polars.DataFrame``   ``<path>.parquet``
+``numpy.ndarray``      ``<path>.npy``, a hard link to ``_blobs/<sha256>.npy``: identical
+                       arrays (the same preprocessing of the same spectra) are stored once
+``SpectroDataset``     ``<path>.dataset/`` (:meth:`SpectroDataset.save`; loaded memory-mapped)
+anything else          ``<path>.pkl`` (cloudpickle: fitted pipelines, results)
+=====================  =====================================================================
+
+``<path>`` is ``<asset>/<dataset>`` for a ``dataset`` partition and
+``<asset>/<dataset>/<config>`` for a ``dataset × config`` partition.
+
+Batch outputs: a run that covers several partitions of an asset (a single-run backfill) returns
+a mapping ``partition key → value`` and each value is written to its own partition's path.
+An input that covers several upstream partitions (``leaderboard`` reads the ``predictions`` of
+every config of its dataset) is loaded as such a mapping; with the input metadata
+``{"allow_missing_partitions": True}`` the partitions never materialised are left out instead
+of raising.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from nirs_core.data import SpectroDataset
+from nirs_core.store._atomic import atomic_path, atomic_write_bytes
+from nirs_dagster.partitions import split_result_key
+from nirs_dagster.resources import NirsResource
+
+__all__ = ["SUFFIXES", "NirsIOManager", "read_value", "write_value"]
+
+SUFFIXES = (".parquet", ".npy", ".dataset", ".pkl")
+
+
+def _suffix_for(value: Any) -> str:
+    if isinstance(value, pl.DataFrame):
+        return ".parquet"
+    if isinstance(value, np.ndarray):
+        return ".npy"
+    if isinstance(value, SpectroDataset):
+        return ".dataset"
+    return ".pkl"
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _write_array(value: np.ndarray, target: Path, blobs: Path) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(value), allow_pickle=False)
+    data = buffer.getvalue()
+    blob = blobs / f"{hashlib.sha256(data).hexdigest()}.npy"
+    if not (blob.is_file() and blob.stat().st_size == len(data)):
+        atomic_write_bytes(blob, data)
+    with atomic_path(target) as tmp:
+        try:
+            os.link(blob, tmp)
+        except OSError:  # a file system without hard links: a plain copy
+            shutil.copyfile(blob, tmp)
+
+
+def write_value(value: Any, base: Path, *, blobs: Path) -> Path:
+    """Write ``value`` at ``base`` + the suffix of its format (see the module docstring), atomically,
+    removing a copy of the partition in another format; return the path written."""
+    suffix = _suffix_for(value)
+    target = base.with_name(base.name + suffix)
+    for other in SUFFIXES:
+        if other != suffix:
+            _remove(base.with_name(base.name + other))
+    if suffix == ".parquet":
+        with atomic_path(target) as tmp:
+            value.write_parquet(tmp)
+    elif suffix == ".npy":
+        _write_array(value, target, blobs)
+    elif suffix == ".dataset":
+        value.save(target)
+    else:
+        atomic_write_bytes(target, cloudpickle.dumps(value))
+    return target
+
+
+def read_value(base: Path) -> Any:
+    """Read what :func:`write_value` wrote at ``base``; ``FileNotFoundError`` when nothing is there."""
+    for suffix in SUFFIXES:
+        path = base.with_name(base.name + suffix)
+        if not path.exists():
+            continue
+        if suffix == ".parquet":
+            return pl.read_parquet(path)
+        if suffix == ".npy":
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        if suffix == ".dataset":
+            return SpectroDataset.load(path)
+        return cloudpickle.loads(path.read_bytes())
+    raise FileNotFoundError(f"{base}: nothing stored (looked for {', '.join('*' + s for s in SUFFIXES)}).")
+
+
+class NirsIOManager(dg.ConfigurableIOManager):
+    """Stores asset values under ``<workspace>/dagster/`` (see the module docstring)."""
+
+    nirs: NirsResource
+
+    def _root(self) -> Path:
+        return self.nirs.dagster_path()
+
+    def _base(self, asset_key: dg.AssetKey, partition_key: str | None) -> Path:
+        base = self._root().joinpath(*asset_key.path)
+        if partition_key is None:
+            return base / "__all__"
+        if "|" in partition_key:  # a dataset × config key, "<config>|<dataset>" (dimensions sorted)
+            dataset, config = split_result_key(partition_key)
+            return base / dataset / config
+        return base / partition_key
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        blobs = self._root() / "_blobs"
+        key = context.asset_key
+        if not context.has_asset_partitions:
+            path = write_value(obj, self._base(key, None), blobs=blobs)
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+            return
+        keys = [str(k) for k in context.asset_partition_keys]
+        if len(keys) == 1 and not (isinstance(obj, Mapping) and set(map(str, obj)) == set(keys)):
+            path = write_value(obj, self._base(key, keys[0]), blobs=blobs)
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+            return
+        if not isinstance(obj, Mapping):
+            raise TypeError(
+                f"{key.to_user_string()}: a run over {len(keys)} partitions must return a mapping "
+                f"partition key → value; got {type(obj).__name__}."
+            )
+        values = {str(k): v for k, v in obj.items()}
+        if set(values) != set(keys):
+            missing, extra = sorted(set(keys) - set(values)), sorted(set(values) - set(keys))
+            raise ValueError(
+                f"{key.to_user_string()}: the returned mapping must hold one value per partition of the run; "
+                f"missing {missing}, unexpected {extra}."
+            )
+        for k in keys:
+            write_value(values[k], self._base(key, k), blobs=blobs)
+        context.add_output_metadata(
+            {
+                "partitions_written": len(keys),
+                "folder": dg.MetadataValue.path(str(self._root().joinpath(*key.path))),
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        key = context.asset_key
+        if not context.has_asset_partitions:
+            return read_value(self._base(key, None))
+        keys = [str(k) for k in context.asset_partition_keys]
+        allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions"))
+        if len(keys) == 1 and not allow_missing:
+            return read_value(self._base(key, keys[0]))
+        values = {}
+        for k in keys:
+            try:
+                values[k] = read_value(self._base(key, k))
+            except FileNotFoundError:
+                if not allow_missing:
+                    raise
+        return values

@@ -1,0 +1,144 @@
+"""Partitions: ``dataset`` (one key per dataset in the data folder), ``config`` (one key per
+expanded pipeline config) and their product for the per-result assets.
+
+Both are dynamic: the sensor adds keys as files appear. A dataset key is the dataset folder's
+name, or the data file's stem, sanitised (characters other than letters, digits, ``.``, ``_``
+and ``-`` become ``_``). A config key is the config's id (the sha256 prefix of its canonical
+JSON), so the same pipeline from two templates is one partition.
+
+The configs behind the keys are kept in a catalogue, ``<workspace>/dagster/configs/<id>.json``
+(:meth:`PipelineConfig.to_dict` plus the template file), written when a template is
+registered, so an asset can rebuild its config from its partition key alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from nirs_core.errors import ConfigError, DataError
+from nirs_core.pipeline.generators import PipelineConfig, expand, load_template
+from nirs_core.store._atomic import atomic_write_json
+
+__all__ = [
+    "DATA_SUFFIXES",
+    "TEMPLATE_SUFFIXES",
+    "ConfigCatalogue",
+    "RegisteredTemplate",
+    "config_partitions",
+    "dataset_key",
+    "dataset_partitions",
+    "discover_datasets",
+    "discover_templates",
+    "result_partitions",
+    "split_result_key",
+]
+
+dataset_partitions = dg.DynamicPartitionsDefinition(name="dataset")
+config_partitions = dg.DynamicPartitionsDefinition(name="config")
+result_partitions = dg.MultiPartitionsDefinition({"dataset": dataset_partitions, "config": config_partitions})
+
+DATA_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
+TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def dataset_key(path: Path) -> str:
+    """The partition key of a dataset folder or file: its name (a file without its suffix),
+    characters outside ``[A-Za-z0-9._-]`` replaced by ``_``, leading dots and dashes dropped."""
+    name = path.name if path.is_dir() else path.stem
+    key = _UNSAFE.sub("_", name).lstrip(".-_")
+    if not key:
+        raise DataError(f"{path}: cannot make a dataset key from the name {name!r}; rename it.")
+    return key
+
+
+def discover_datasets(folder: Path) -> dict[str, Path]:
+    """Every dataset under ``folder`` (each non-hidden sub-folder, each data file), by key.
+    Two entries with the same key (``wheat/`` and ``wheat.csv``) are an error."""
+    found: dict[str, Path] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue
+        if not (entry.is_dir() or entry.suffix.lower() in DATA_SUFFIXES):
+            continue
+        key = dataset_key(entry)
+        if key in found:
+            raise DataError(
+                f"{folder}: {found[key].name} and {entry.name} both make the dataset key {key!r}; rename one."
+            )
+        found[key] = entry
+    return found
+
+
+def discover_templates(folder: Path) -> list[Path]:
+    """The template files in ``folder`` (not recursive), sorted by name."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in TEMPLATE_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def split_result_key(key: str | dg.MultiPartitionKey) -> tuple[str, str]:
+    """``(dataset, config_id)`` of a ``result_partitions`` key."""
+    if not isinstance(key, dg.MultiPartitionKey):
+        key = result_partitions.get_partition_key_from_str(key)
+    dims = key.keys_by_dimension
+    return dims["dataset"], dims["config"]
+
+
+@dataclass(frozen=True)
+class RegisteredTemplate:
+    """A template file as registered: its content hash and the ids of its configs, in order."""
+
+    path: Path
+    sha256: str
+    config_ids: tuple[str, ...]
+
+
+class ConfigCatalogue:
+    """The expanded configs behind the ``config`` partition keys (see the module docstring)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root) / "configs"
+
+    def path(self, config_id: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{8,64}", config_id):
+            raise ConfigError(
+                f"config catalogue: a config id is 8–64 lowercase hex digits; got {config_id!r}."
+            )
+        return self.root / f"{config_id}.json"
+
+    def register(self, template: Path) -> RegisteredTemplate:
+        """Expand ``template`` (a :class:`ConfigError` names the file and the place in it) and
+        store each config; return what was registered."""
+        loaded = load_template(template)
+        configs = expand(loaded)
+        for config in configs:
+            path = self.path(config.id)
+            entry = {"template": str(template), **config.to_dict()}
+            if not path.is_file() or json.loads(path.read_text(encoding="utf-8")) != entry:
+                atomic_write_json(path, entry)
+        digest = hashlib.sha256(loaded.text.encode("utf-8")).hexdigest()
+        return RegisteredTemplate(Path(template), digest, tuple(c.id for c in configs))
+
+    def get(self, config_id: str) -> PipelineConfig:
+        """The config with this id; its id is checked against its steps."""
+        path = self.path(config_id)
+        if not path.is_file():
+            raise ConfigError(
+                f"config {config_id!r}: not in the catalogue {self.root}; register its template first "
+                "(the nirs_inbox_sensor does it when the template is in the templates folder)."
+            )
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data.pop("template", None)
+        return PipelineConfig.from_dict(data)
+
+    def template_of(self, config_id: str) -> Path:
+        return Path(json.loads(self.path(config_id).read_text(encoding="utf-8"))["template"])

@@ -1,0 +1,96 @@
+"""The inbox sensor, the weekly schedule and the definitions as a whole."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+
+import dagster as dg
+from conftest import shared_path
+
+from nirs_dagster.definitions import defs
+from nirs_dagster.schedules import weekly_retrain_schedule
+from nirs_dagster.sensors import nirs_inbox_sensor
+
+EDGES = {
+    "preprocessed": {"spectra"},
+    "fitted_pipeline": {"spectra", "preprocessed"},
+    "predictions": {"fitted_pipeline"},
+    "leaderboard": {"predictions"},
+    "datasheet": {"leaderboard", "fitted_pipeline", "spectra"},
+    "model_bundle": {"leaderboard", "fitted_pipeline", "spectra"},
+}
+
+
+def test_definitions_load_with_the_seven_assets_and_their_lineage():
+    graph = defs.resolve_asset_graph()
+    names = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert names == {"spectra", *EDGES}
+    for child, parents in EDGES.items():
+        assert {k.to_user_string() for k in graph.get(dg.AssetKey(child)).parent_keys} == parents
+    checks = {k.name for k in graph.asset_check_keys}
+    assert checks == {"spectra_valid", "predictions_beat_mean", "model_bundle_replays"}
+    assert all(graph.get(k).blocking for k in graph.asset_check_keys)
+    assert defs.resolve_sensor_def("nirs_inbox_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_sensor_def("nirs_automation_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_schedule_def("weekly_retrain_schedule").cron_schedule == "0 3 * * 1"
+
+
+def _tick(inbox, instance, cursor=None) -> dg.SensorResult:
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"nirs": inbox.nirs}) as context:
+        return nirs_inbox_sensor(context)
+
+
+def _apply(instance, result: dg.SensorResult) -> None:
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+
+
+def test_sensor_registers_new_datasets_and_templates_and_requests_runs(inbox):
+    instance = dg.DagsterInstance.ephemeral()
+    first = _tick(inbox, instance)
+    added = {r.partitions_def_name: list(r.partition_keys) for r in first.dynamic_partitions_requests}
+    assert added["dataset"] == ["corn"] and len(added["config"]) == 4
+    (run,) = first.run_requests
+    assert run.partition_key == "corn" and run.asset_selection == [dg.AssetKey("spectra")]
+    _apply(instance, first)
+
+    quiet = _tick(inbox, instance, first.cursor)  # nothing new: nothing to do
+    assert not quiet.run_requests and not quiet.dynamic_partitions_requests
+
+    # a new dataset and a changed template (one more model size)
+    shutil.copytree(shared_path("fermentation"), inbox.data / "fermentation")
+    template = inbox.templates / "small.yaml"
+    template.write_text(template.read_text().replace("_range_: [2, 6, 4]", "_range_: [2, 10, 4]"))
+    second = _tick(inbox, instance, quiet.cursor)
+    added = {r.partitions_def_name: list(r.partition_keys) for r in second.dynamic_partitions_requests}
+    assert added["dataset"] == ["fermentation"] and len(added["config"]) == 2  # the two nc=10 configs
+    assert [r.partition_key for r in second.run_requests] == ["fermentation"]
+    assert set(json.loads(second.cursor)["datasets"]) == {"corn", "fermentation"}
+
+
+def test_sensor_logs_a_bad_template_and_goes_on(inbox, caplog):
+    (inbox.templates / "broken.yaml").write_text("pipeline:\n  - _range_: [5, 15, 0]\n")
+    result = _tick(inbox, dg.DagsterInstance.ephemeral())
+    added = {r.partitions_def_name: list(r.partition_keys) for r in result.dynamic_partitions_requests}
+    assert len(added["config"]) == 4  # small.yaml registered, broken.yaml skipped
+    assert "broken.yaml" in json.loads(result.cursor)["templates"]
+
+
+def test_weekly_schedule_retrains_every_dataset():
+    monday = datetime.datetime(2026, 11, 23, 3, 0, tzinfo=datetime.UTC)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("dataset", ["corn", "fermentation"])
+        with dg.build_schedule_context(instance=instance, scheduled_execution_time=monday) as context:
+            requests = weekly_retrain_schedule(context)
+    assert [r.partition_key for r in requests] == ["corn", "fermentation"]
+    assert requests[0].run_key == "retrain:2026-W48:corn"
+
+
+def test_import_nirs_core_does_not_import_dagster():
+    import subprocess
+    import sys
+
+    code = "import sys, nirs_core, nirs_core.data, nirs_core.operators; assert 'dagster' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

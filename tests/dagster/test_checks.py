@@ -1,0 +1,94 @@
+"""Asset checks: a corrupted dataset fails the blocking ``spectra`` check and nothing downstream
+is requested; a model no better than the mean predictor fails the ``predictions`` check."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from nirs_dagster import checks
+from nirs_dagster.assets import fitted_pipeline, predictions, preprocessed, spectra
+from nirs_dagster.partitions import ConfigCatalogue
+
+from .conftest import range_tags, register
+
+DUMMY_TEMPLATE = """\
+pipeline:
+  - split: {class: sklearn.model_selection.KFold, params: {n_splits: 3, shuffle: true, random_state: 0}}
+  - model: {class: sklearn.dummy.DummyRegressor, params: {strategy: mean}}
+"""
+
+
+def _truncate_calibration(inbox, keep: int) -> None:
+    """Corrupt corn: keep only ``keep`` calibration samples (a half-copied export)."""
+    folder = inbox.data / "corn"
+    for name in ("Xcal.csv", "Ycal.csv"):
+        lines = (folder / name).read_text().splitlines()
+        (folder / name).write_text("\n".join(lines[: keep + 1]) + "\n")
+
+
+class Automation:
+    """Successive evaluations of the definitions' automation conditions (the cursor carried on)."""
+
+    def __init__(self, defs, instance) -> None:
+        self.defs, self.instance, self.cursor = defs, instance, None
+        self.requested()  # the first evaluation only records the initial state
+
+    def requested(self) -> dict[str, int]:
+        result = dg.evaluate_automation_conditions(defs=self.defs, instance=self.instance, cursor=self.cursor)
+        self.cursor = result.cursor
+        keys = self.defs.resolve_asset_graph().get_all_asset_keys()
+        return {key.to_user_string(): result.get_num_requested(key) for key in keys}
+
+
+def test_spectra_check_fails_on_a_corrupted_dataset_and_blocks_downstream(inbox):
+    instance = dg.DagsterInstance.ephemeral()
+    register(inbox, instance, ["corn"])
+    automation = Automation(inbox.defs(), instance)
+    good = dg.materialize(
+        [spectra, checks.spectra_valid], partition_key="corn", instance=instance, resources=inbox.resources
+    )
+    assert good.success
+    assert automation.requested()["preprocessed"] == 4  # a passed check lets automation go on
+
+    _truncate_calibration(inbox, keep=4)
+    bad = dg.materialize(
+        [spectra, checks.spectra_valid],
+        partition_key="corn",
+        instance=instance,
+        resources=inbox.resources,
+        raise_on_error=False,
+    )
+    assert not bad.success  # a failed blocking check fails the step: nothing after it runs
+    (evaluation,) = bad.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.partition == "corn"
+    assert "at least 10 calibration samples" in evaluation.description
+    assert evaluation.metadata["calibration_samples"].value == 4
+    assert set(automation.requested().values()) == {0}
+
+
+def test_predictions_check_rejects_a_model_no_better_than_the_mean(inbox):
+    (inbox.templates / "dummy.yaml").write_text(DUMMY_TEMPLATE)
+    instance = dg.DagsterInstance.ephemeral()
+    good = register(inbox, instance, ["corn"])
+    dummy = list(
+        ConfigCatalogue(inbox.nirs.dagster_path()).register(inbox.templates / "dummy.yaml").config_ids
+    )
+    instance.add_dynamic_partitions("config", dummy)
+    assets = [spectra, preprocessed, fitted_pipeline, predictions, checks.predictions_beat_mean]
+    dg.materialize(assets[:1], partition_key="corn", instance=instance, resources=inbox.resources)
+    run = dg.materialize(
+        assets,
+        selection=assets[1:],
+        tags=range_tags("corn", [*good, *dummy]),
+        instance=instance,
+        resources=inbox.resources,
+        raise_on_error=False,
+    )
+    assert not run.success
+    by_partition = {e.partition: e for e in run.get_asset_check_evaluations() if e.partition}
+    assert len(by_partition) == 5
+    dummy_key = str(dg.MultiPartitionKey({"dataset": "corn", "config": dummy[0]}))
+    assert not by_partition[dummy_key].passed
+    assert sum(e.passed for e in by_partition.values()) == 4
+    md = by_partition[dummy_key].metadata
+    assert md["cv_score"].value >= md["mean_predictor"].value

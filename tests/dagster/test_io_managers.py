@@ -1,0 +1,134 @@
+"""NirsIOManager: every value type round-trips, batch outputs write one file per partition,
+identical arrays are stored once, writes are atomic and a format change leaves no stale copy."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from nirs_core.data import SpectroDataset
+from nirs_dagster.io_managers import NirsIOManager, read_value, write_value
+from nirs_dagster.partitions import dataset_partitions, result_partitions
+from nirs_dagster.resources import NirsResource
+
+
+@pytest.fixture
+def manager(tmp_path) -> NirsIOManager:
+    return NirsIOManager(nirs=NirsResource(workspace=str(tmp_path / "ws"), data_dir=str(tmp_path)))
+
+
+def _dataset() -> SpectroDataset:
+    rng = np.random.default_rng(0)
+    return SpectroDataset.from_arrays(
+        rng.normal(size=(12, 5)),
+        rng.normal(size=12),
+        name="toy",
+        wavelengths=np.arange(1000.0, 1005.0),
+        units="nm",
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pl.DataFrame({"config_id": ["a", "b"], "cv_score": [0.1, 0.2], "y": [[1.0], [2.0, 3.0]]}),
+        np.arange(12.0).reshape(3, 4),
+        {"fitted": [1, 2, 3], "lambda": (lambda x: x + 1)},  # cloudpickle, not pickle
+    ],
+    ids=["polars", "numpy", "cloudpickle"],
+)
+def test_values_round_trip(tmp_path, value):
+    path = write_value(value, tmp_path / "asset" / "part", blobs=tmp_path / "_blobs")
+    back = read_value(tmp_path / "asset" / "part")
+    if isinstance(value, pl.DataFrame):
+        assert path.suffix == ".parquet" and back.equals(value)
+    elif isinstance(value, np.ndarray):
+        assert path.suffix == ".npy" and np.array_equal(back, value) and back.dtype == value.dtype
+    else:
+        assert path.suffix == ".pkl" and back["fitted"] == [1, 2, 3] and back["lambda"](1) == 2
+    assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
+
+
+def test_spectro_dataset_round_trips_as_a_folder(tmp_path):
+    ds = _dataset()
+    path = write_value(ds, tmp_path / "spectra" / "toy", blobs=tmp_path / "_blobs")
+    back = read_value(tmp_path / "spectra" / "toy")
+    assert path.is_dir() and (path / "dataset.json").is_file()
+    np.testing.assert_array_equal(np.asarray(back.x()), np.asarray(ds.x()))
+    np.testing.assert_array_equal(back.wavelengths(), ds.wavelengths())
+    assert back.content_hash() == ds.content_hash()
+
+
+def test_identical_arrays_are_stored_once_and_format_changes_replace(tmp_path):
+    blobs = tmp_path / "_blobs"
+    a = write_value(np.ones((4, 3)), tmp_path / "x" / "one", blobs=blobs)
+    b = write_value(np.ones((4, 3)), tmp_path / "x" / "two", blobs=blobs)
+    assert os.stat(a).st_ino == os.stat(b).st_ino and len(list(blobs.iterdir())) == 1
+    write_value(pl.DataFrame({"v": [1]}), tmp_path / "x" / "one", blobs=blobs)
+    assert not a.exists() and isinstance(read_value(tmp_path / "x" / "one"), pl.DataFrame)
+    with pytest.raises(FileNotFoundError, match="nothing stored"):
+        read_value(tmp_path / "x" / "three")
+
+
+def test_batch_output_writes_one_file_per_partition_and_loads_back(manager, tmp_path):
+    keys = [dg.MultiPartitionKey({"dataset": "corn", "config": c}) for c in ("aaaaaaaa", "bbbbbbbb")]
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("dataset", ["corn"])
+    instance.add_dynamic_partitions("config", ["aaaaaaaa", "bbbbbbbb"])
+    out = dg.build_output_context(
+        asset_key=dg.AssetKey("predictions"),
+        partition_key=None,
+        asset_partitions_def=result_partitions,
+        asset_partition_key_range=dg.PartitionKeyRange(str(keys[0]), str(keys[1])),
+        instance=instance,
+    )
+    tables = {str(k): pl.DataFrame({"config": [k.keys_by_dimension["config"]]}) for k in keys}
+    manager.handle_output(out, tables)
+    root = tmp_path / "ws" / "dagster" / "predictions" / "corn"
+    assert sorted(p.name for p in root.iterdir()) == ["aaaaaaaa.parquet", "bbbbbbbb.parquet"]
+
+    inp = dg.build_input_context(
+        asset_key=dg.AssetKey("predictions"),
+        asset_partitions_def=result_partitions,
+        asset_partition_key_range=dg.PartitionKeyRange(str(keys[0]), str(keys[1])),
+        instance=instance,
+    )
+    loaded = manager.load_input(inp)
+    assert set(loaded) == set(tables) and all(loaded[k].equals(tables[k]) for k in tables)
+
+    with pytest.raises(ValueError, match="one value per partition"):
+        manager.handle_output(out, {str(keys[0]): tables[str(keys[0])]})
+
+
+def test_single_partition_and_missing_partitions(manager, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("dataset", ["corn", "wheat"])
+    out = dg.build_output_context(
+        asset_key=dg.AssetKey("leaderboard"),
+        partition_key="corn",
+        asset_partitions_def=dataset_partitions,
+        instance=instance,
+    )
+    manager.handle_output(out, pl.DataFrame({"cv_score": [0.5]}))
+    assert (tmp_path / "ws" / "dagster" / "leaderboard" / "corn.parquet").is_file()
+    both = dg.PartitionKeyRange("corn", "wheat")
+    strict = dg.build_input_context(
+        asset_key=dg.AssetKey("leaderboard"),
+        asset_partitions_def=dataset_partitions,
+        asset_partition_key_range=both,
+        instance=instance,
+    )
+    with pytest.raises(FileNotFoundError, match="wheat"):
+        manager.load_input(strict)
+    lenient = dg.build_input_context(
+        asset_key=dg.AssetKey("leaderboard"),
+        asset_partitions_def=dataset_partitions,
+        asset_partition_key_range=both,
+        instance=instance,
+        definition_metadata={"allow_missing_partitions": True},
+    )
+    assert list(manager.load_input(lenient)) == ["corn"]
