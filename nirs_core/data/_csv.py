@@ -440,7 +440,9 @@ def _fast_read(path: Path, sn: Sniff, names: list[str], kinds: list[str]) -> pl.
             encoding="utf8-lossy",
             null_values=[""],
         )
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError):
+    except pl.exceptions.PolarsError:
+        # any parse failure (ragged rows, a header shorter than the data, bad cells):
+        # the slow line-by-line pass names the file, row and column
         return None
     numeric = [nm for nm, k in zip(names, kinds) if k == STRICT]
     if frame.height and frame.null_count().sum_horizontal().item():

@@ -493,3 +493,11 @@ def test_same_non_spectral_column_in_x_and_y(corn_copy):
         match=rf"{_file(y)}: {HEADER}, column 'id' \(column 1\): the column name 'id' is also used in Xcal\.csv",
     ):
         load(corn_copy)
+
+
+def test_header_shorter_than_the_rows_is_one_data_error(tmp_path):
+    """A truncated header line (fewer names than values) must not leak a polars exception."""
+    bad = tmp_path / "trunc.csv"
+    bad.write_text("1100,1102\n0.1,0.2,0.3\n0.4,0.5,0.6\n")
+    with pytest.raises(DataError, match=r"trunc\.csv: row"):
+        load(bad)
