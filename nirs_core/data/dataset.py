@@ -1006,7 +1006,7 @@ class SpectroDataset:
             h = hashlib.sha256()
             for s in self._sources:
                 h.update(s.name.encode())
-                h.update(np.ascontiguousarray(s.data).tobytes())
+                h.update(_buffer(s.data))
             if self._targets is not None:
                 h.update(self._targets.raw.write_ipc(None).getvalue())
             digest = h.hexdigest()
@@ -1023,11 +1023,11 @@ class SpectroDataset:
         h = hashlib.sha256()
         for s in self._sources:
             h.update(json.dumps([s.name, s.processings, s.axis.values.tolist()]).encode())
-            h.update(np.ascontiguousarray(s.data).tobytes())
+            h.update(_buffer(s.data))
         if self._targets is not None:
             for key in sorted(self._targets.versions):
                 h.update(key.encode())
-                h.update(np.ascontiguousarray(self._targets.versions[key]).tobytes())
+                h.update(_buffer(self._targets.versions[key]))
         h.update(self._index.drop("processing").write_ipc(None).getvalue())
         return h.hexdigest()
 
@@ -1212,6 +1212,11 @@ def _per_source(value, n_sources: int, what: str, is_array: bool = False) -> lis
             f"SpectroDataset.from_arrays: expected {n_sources} {what} (one per source); got {len(values)}."
         )
     return values
+
+
+def _buffer(arr: np.ndarray) -> memoryview:
+    """The bytes of an array for hashing, without copying a C-contiguous (or memory-mapped) one."""
+    return memoryview(np.ascontiguousarray(arr)).cast("B")
 
 
 def _as_slice(positions: np.ndarray) -> np.ndarray | slice:

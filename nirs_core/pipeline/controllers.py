@@ -134,14 +134,66 @@ class Block:
     rows: np.ndarray | None = None  # dataset rows of the lane's rows, when X is None
 
     def data(self, mask: np.ndarray | None = None) -> np.ndarray:
-        """The features of the lane's rows, or of the rows selected by the boolean ``mask``."""
+        """The features of the lane's rows, or of the rows selected by the boolean ``mask``.
+
+        A read-only view when the rows are contiguous in the array that holds them (a fit
+        context lists its training rows first, so a fit's rows are a view), else a copy."""
         if self.X is not None:
-            return self.X if mask is None else self.X[mask]
-        return self.full[self.rows if mask is None else self.rows[mask]]
+            return self.X if mask is None else take_rows(self.X, np.flatnonzero(mask))
+        return take_rows(self.full, self.rows if mask is None else self.rows[mask])
+
+    def row_index(self, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(array, row indices into it) of the lane's rows or of ``mask``'s."""
+        if self.X is not None:
+            return self.X, (np.arange(self.X.shape[0]) if mask is None else np.flatnonzero(mask))
+        return self.full, (self.rows if mask is None else self.rows[mask])
 
     @property
     def width(self) -> int:
         return int((self.X if self.X is not None else self.full).shape[1])
+
+
+def _span(idx: np.ndarray) -> slice | None:
+    """``idx`` as a slice when it is a run of consecutive ascending integers."""
+    idx = np.asarray(idx)
+    if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+        return None
+    start, stop = int(idx[0]), int(idx[-1]) + 1
+    if stop - start != idx.size or start < 0:
+        return None
+    if idx.size > 1 and not np.all(np.diff(idx) == 1):
+        return None
+    return slice(start, stop)
+
+
+def take_rows(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``arr[idx]``: a read-only view when ``idx`` is contiguous, else a copy."""
+    span = _span(idx)
+    if span is None:
+        return arr[idx]
+    view = arr[span]
+    view.flags.writeable = False
+    return view
+
+
+def chunk_rows(width: int) -> int:
+    """Rows per block when rows are gathered block by block (about 4 MiB of float64)."""
+    return max(64, (4 * 2**20) // (8 * max(int(width), 1)))
+
+
+def map_rows(fn: Callable[[np.ndarray], np.ndarray], arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``fn(arr[idx])`` for a row-wise ``fn``, block by block into one output array: no copy
+    ``arr[idx]`` of scattered rows, and the temporaries of ``fn`` stay the size of a block."""
+    step = chunk_rows(arr.shape[1])
+    if idx.size <= step:
+        return np.asarray(fn(take_rows(arr, idx)))
+    out = None
+    for start in range(0, idx.size, step):
+        part = np.asarray(fn(take_rows(arr, idx[start : start + step])))
+        if out is None:
+            out = np.empty((idx.size, *part.shape[1:]), dtype=part.dtype)
+        out[start : start + part.shape[0]] = part
+    return out
 
 
 @dataclass(frozen=True)
@@ -231,6 +283,18 @@ class Env:
     folds: list[tuple[np.ndarray, np.ndarray]] | None = None
     split_info: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=lambda: {"fits": 0, "cache_hits": 0})
+    prefix_tags: tuple[str, ...] = ()  # cache tag of each top-level step (the prefix through it)
+    keep_tags: frozenset[str] | None = None  # cache lanes only under these tags (None: all)
+
+    def tag(self, path: str) -> str | None:
+        """The cache tag of the top-level step that ``path`` is in (``steps[i]...``)."""
+        if not path.startswith("steps[") or not self.prefix_tags:
+            return None
+        i = int(path[6 : path.index("]")])
+        return self.prefix_tags[i] if i < len(self.prefix_tags) else None
+
+    def caches_lane(self, tag: str | None) -> bool:
+        return self.keep_tags is None or tag in self.keep_tags
 
     def next_id(self, label: str) -> str:
         node_id = f"{self.counter:03d}_{label}"
@@ -318,15 +382,17 @@ def run_step(step: dict, lanes: list[Flow], env: Env, path: str) -> list[Flow]:
     text = canonical_json(step)
     for lane in lanes:
         key = processing_key(lane.key, text, str(env.counter)) if lane.key else ""
-        cached = env.cache.get(key) if (ctrl.cacheable and env.cache is not None and key) else None
+        tag = env.tag(path)
+        use = ctrl.cacheable and env.cache is not None and bool(key)
+        cached = env.cache.get(key) if use else None
         if cached is not None:
             results, env.counter = cached
             env.stats["cache_hits"] += 1
         else:
             results = [replace(r, key=key) for r in ctrl.handler(step, lane, env, path)]
-            if ctrl.cacheable and env.cache is not None and key:
+            if use and env.caches_lane(tag):
                 arrays = [a for r in results for a in _flow_arrays(r)]
-                env.cache.put(key, (results, env.counter), arrays)
+                env.cache.put(key, (results, env.counter), arrays, tag=tag)
         origin = lane.branch_origin
         if origin is not None:
             # record the step in the lane's branch history (stacking reruns it on inner folds);
@@ -435,10 +501,23 @@ def _fit_transform_block(est: Any, block: Block, lane: Flow, env: Env) -> tuple[
     kwargs = {}
     if block.axis is not None and _fit_takes_wavelengths(type(est)) and block.axis.shape[0] == block.width:
         kwargs["wavelengths"] = block.axis
-    # the training rows' copy is released before the transform allocates its output
+    # the training rows (a view when contiguous) are released before the transform
+    # allocates its output; scattered rows are transformed block by block into one array
     est.fit(block.data(lane.fit), _fit_y(lane, env), **kwargs)
     env.stats["fits"] += 1
-    return est, np.asarray(est.transform(block.data()))
+    arr, idx = block.row_index()
+    return est, map_rows(est.transform, arr, idx)
+
+
+def _cache_takes(env: Env, full: np.ndarray) -> bool:
+    """Whether a stateless operator on raw-derived spectra runs once on every dataset row
+    (the result cached for every fit context) rather than on each context's rows: when the
+    result (sized as its input) takes at most an eighth of the cache bound (32 MiB with the
+    default bound). The dataset-wide route holds the result and, in each fold, a copy of the
+    fold's training rows for the fit (about 1.6× the spectra besides the dataset); the
+    per-context route holds one preprocessed copy of the context's rows (fits take a view of
+    it). Small data gain the single transform, large data keep the smaller peak."""
+    return env.cache is not None and 8 * int(full.nbytes) <= env.cache.max_bytes
 
 
 def _node_suffix(lane: Flow, block: Block) -> str:
@@ -475,9 +554,13 @@ def _operator(step: dict, lane: Flow, env: Env, path: str) -> list[Flow]:
     pristine = lane.pristine and stateless
     for block in lane.blocks:
         node_id = env.next_id(_label(class_path) + _node_suffix(lane, block))
-        if pristine and block.full is not None:
-            full_key = processing_key(env.dataset_hash, "all", block.full_key, text)
-            hit = env.cache.get(full_key) if env.cache is not None else None
+        full_key = (
+            processing_key(env.dataset_hash, "all", block.full_key, text) if block.full is not None else ""
+        )
+        hit = env.cache.get(full_key) if (pristine and full_key and env.cache is not None) else None
+        # dataset-wide only when the cache can keep the result for the other fit contexts
+        # (its size estimated by the input's); else on this context's rows, like a stateful op
+        if pristine and block.full is not None and (hit is not None or _cache_takes(env, block.full)):
             if hit is None:
                 est = _build(step, path)
                 kwargs = {}
@@ -485,11 +568,11 @@ def _operator(step: dict, lane: Flow, env: Env, path: str) -> list[Flow]:
                     kwargs["wavelengths"] = block.axis
                 est.fit(block.full, **kwargs)
                 env.stats["fits"] += 1
-                out_full = np.asarray(est.transform(block.full))
+                out_full = map_rows(est.transform, block.full, np.arange(block.full.shape[0]))
                 axis = _axis_after(est, block.full.shape[1], out_full, block.axis)
                 hit = (out_full, axis, _state(est, replace(env, record=True), "transform"))
                 if env.cache is not None:
-                    env.cache.put(full_key, hit, [out_full])
+                    env.cache.put(full_key, hit, [out_full], tag=env.tag(path))
             else:
                 env.stats["cache_hits"] += 1
             out_full, axis, (kind, kernel, blob, ext, meta) = hit
@@ -683,7 +766,6 @@ def _pls_sweep(est: Any, op: dict, lane: Flow, block: Block, env: Env, label: st
     y_fit = _fit_y(lane, env)
     n, p = int(lane.fit.sum()), block.width
     mask = predicted_rows(lane)
-    X = block.data(mask)
     head = block.head
     groups: dict[Any, list[int]] = {}
     for a in env.sweep:
@@ -692,13 +774,22 @@ def _pls_sweep(est: Any, op: dict, lane: Flow, block: Block, env: Env, label: st
         groups.setdefault(key, []).append(a)
     out = []
     for values in groups.values():
+        # fit first (its rows are a view, or a copy released before predicting)
         big = clone(est).set_params(n_components=max(values)).fit(block.data(lane.fit), y_fit)
         env.stats["fits"] += 1
-        for a in values:
+        arr, idx = block.row_index(mask)
+
+        def predict_all(X: np.ndarray, big: Any = big, values: list[int] = values) -> np.ndarray:
+            return np.hstack([big.predict(X, n_components=a).reshape(X.shape[0], -1) for a in values])
+
+        # the rows to predict are gathered once (block by block) for every count
+        all_preds = map_rows(predict_all, arr, idx)
+        q = all_preds.shape[1] // len(values)
+        for j, a in enumerate(values):
             base_counter = env.counter
             node_id = env.next_id(label_of(op))
             kwargs = big._replay_kwargs(a)
-            y_pred = big.predict(X, n_components=a).reshape(X.shape[0], -1)
+            y_pred = np.ascontiguousarray(all_preds[:, j * q : (j + 1) * q])
             params = {**op["params"], "n_components": a}
             kernel = big.replay_spec()[0]
             blob = state_to_bytes(kwargs) if env.record else None
@@ -730,11 +821,12 @@ def fit_model(op: dict, name: str | None, lane: Flow, env: Env, path: str, mpath
         kind, kernel, blob, ext, meta = _state(est, env, "predict")
         rec = Record(node_id, kind, (block.head,), op["class"], op["params"], kernel, blob, ext, meta)
         mask = predicted_rows(lane)
-        X = block.data(mask)
-        y_pred = _predict_2d(est, X)
+        arr, idx = block.row_index(mask)
+        y_pred = map_rows(lambda X: _predict_2d(est, X), arr, idx)
         proba = None
         if env.task != "regression" and hasattr(est, "predict_proba"):
-            proba = _spread(np.asarray(est.predict_proba(X), dtype=np.float64), mask)
+            proba = map_rows(lambda X: np.asarray(est.predict_proba(X), dtype=np.float64), arr, idx)
+            proba = _spread(proba, mask)
         y_out, last, inv = _inverse_y(lane, env, y_pred, node_id)
         sets = [PredictionSet(name or node_id, _spread(y_out, mask), last, (rec, *inv), y_proba=proba)]
     return replace(lane, preds=(*lane.preds, *sets), pristine=False)

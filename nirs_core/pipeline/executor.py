@@ -40,8 +40,25 @@ Sharing work in a batch
 - Preprocessing prefixes: the lane after each preprocessing step is cached under its
   processing hash (dataset content hash, fit context, canonical JSON of the chain so far)
   in a bounded :class:`PreprocessingCache`; configs with a common prefix compute it once.
-  Stateless operators (``requires_fit`` False) are computed once on every row of the
-  dataset and shared by all folds and the refit.
+  A batch of several groups (below) caches a lane only when a later group shares its
+  top-level prefix, and after each group drops the entries no later group needs; a batch
+  of one group caches every prefix (callers that run configs batch by batch, as
+  :mod:`nirs_core.pipeline.run` does, share them across calls).
+- Stateless operators (``requires_fit`` False) on raw-derived spectra are computed once on
+  every row of the dataset and shared by all folds and the refit when the result takes at
+  most an eighth of the cache bound; larger ones are computed on each fit context's rows
+  (one transform per context, a smaller peak).
+
+Memory
+======
+
+A fit context lists its training rows first, so its features are one array whose leading
+rows are what a model or a stateful operator is fit on: the fit takes a view, not a copy.
+Transforms and predictions of rows that are scattered in the array that holds them are
+done block by block into one output (no copy of the rows, temporaries of a block's size).
+Only one context's arrays are alive at a time. Beside the dataset and what the cache holds
+(at most its bound), the working set is about one preprocessed copy of a context's rows
+(plus a copy of a fold's training rows when a stateless result is shared dataset-wide).
 - PLS sweeps: configs that differ only in the ``n_components`` of a final
   ``nirs_core.models.pls.PLSRegression`` model (a ``_range_`` over it) are run together:
   per fit context, ONE fit with the largest count (per algorithm that ``"auto"`` would pick)
@@ -116,13 +133,31 @@ def execute_batch(
     batch = _Batch(dataset, cache, run_id)
     results: list[Result | None] = [None] * len(cfgs)
     done = 0
-    for group in _sweep_groups(cfgs):
-        for index, result in zip(group, batch.run_group([cfgs[i] for i in group]), strict=True):
+    groups = _sweep_groups(cfgs)
+    # the prefixes that later groups share: only those are worth keeping between groups
+    tags = [{t for i in group for t in _prefix_tags(cfgs[i])} for group in groups]
+    later: set[str] = set()
+    needed_after: list[frozenset[str]] = [frozenset()] * len(groups)
+    for g in range(len(groups) - 1, -1, -1):
+        needed_after[g] = frozenset(later)
+        later |= tags[g]
+    for g, group in enumerate(groups):
+        # one group: keep everything (a caller running configs batch by batch, as
+        # nirs_core.pipeline.run does, shares prefixes through the cache across calls)
+        keep = needed_after[g] if len(groups) > 1 else None
+        for index, result in zip(group, batch.run_group([cfgs[i] for i in group], keep), strict=True):
             results[index] = result
             done += 1
             if progress is not None:
                 progress(done, len(cfgs))
+        if len(groups) > 1 and g < len(groups) - 1:
+            batch.cache.drop(needed_after[g].__contains__)
     return results  # type: ignore[return-value]
+
+
+def _prefix_tags(cfg: PipelineConfig) -> tuple[str, ...]:
+    """The cache tag of each top-level step: the canonical JSON of the steps through it."""
+    return tuple(canonical_json(list(cfg.steps[: i + 1])) for i in range(len(cfg.steps)))
 
 
 def _as_config(config: Any) -> PipelineConfig:
@@ -281,20 +316,23 @@ class _Batch:
         )
 
     # ------------------------------------------------------------------ a group of configs
-    def run_group(self, cfgs: list[PipelineConfig]) -> list[Result]:
+    def run_group(self, cfgs: list[PipelineConfig], keep: frozenset[str] | None = None) -> list[Result]:
+        """Results of a group of configs; ``keep``: the prefix tags whose lanes are cached
+        (None: every cacheable lane)."""
         if len(cfgs) > 1:
             try:
-                return self._run(cfgs)
+                return self._run(cfgs, keep)
             except ConfigError:
                 # the largest n_components may not fit every fold: run the configs one by one,
                 # which reports the error of the config that actually fails
-                return [self._run([cfg])[0] for cfg in cfgs]
-        return self._run(cfgs)
+                return [self._run([cfg], keep)[0] for cfg in cfgs]
+        return self._run(cfgs, keep)
 
-    def _run(self, cfgs: list[PipelineConfig]) -> list[Result]:
+    def _run(self, cfgs: list[PipelineConfig], keep: frozenset[str] | None = None) -> list[Result]:
         t0 = time.perf_counter()
         rep = cfgs[0]
         steps = rep.steps
+        tags = _prefix_tags(rep)
         sweep = None
         sweep_path = None
         if len(cfgs) > 1:
@@ -321,14 +359,17 @@ class _Batch:
                 folds=plan.folds,
                 split_info=plan.split_info,
                 stats=stats,
+                prefix_tags=tags,
+                keep_tags=keep,
             )
             lanes = env.run_steps(steps, [self.initial_flow(ctx, env)], "steps")
             if not any(lane.preds for lane in lanes):
                 raise ConfigError("steps: the pipeline has no model step; nothing predicts the target.")
-            # keep what the results need, not the features (bounded memory across contexts)
+            # keep what the results need, not the features: one context's arrays at a time
             outcome[ctx.name] = [
                 replace(lane, blocks=(), branch_origin=None, branch_steps=()) for lane in lanes
             ]
+            del lanes, env
         elapsed = time.perf_counter() - t0
         results = []
         for cfg, variant in zip(cfgs, sweep or (None,), strict=True):

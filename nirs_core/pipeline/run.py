@@ -61,6 +61,7 @@ import yaml
 
 from nirs_core.errors import ConfigError, DataError, NirsError
 from nirs_core.metrics import badness, get_metric
+from nirs_core.pipeline.cache import DEFAULT_MAX_BYTES
 from nirs_core.pipeline.generators import (
     LoadedTemplate,
     PipelineConfig,
@@ -261,7 +262,7 @@ def run(
     workspace: str | os.PathLike[str] | Workspace = ".",
     name: str | None = None,
     *,
-    cache_bytes: int = 2**30,
+    cache_bytes: int = DEFAULT_MAX_BYTES,
     progress: bool = True,
 ) -> Run:
     """Run every config of every template on every dataset; return the finished :class:`Run`.
@@ -312,7 +313,7 @@ def resume(
     workspace: str | os.PathLike[str] | Workspace = ".",
     *,
     data_dirs: Iterable[str | os.PathLike[str]] = (),
-    cache_bytes: int = 2**30,
+    cache_bytes: int = DEFAULT_MAX_BYTES,
     progress: bool = True,
 ) -> Run:
     """Finish the run ``run_id``: skip its completed (checkpointed) results and run the rest.
