@@ -142,6 +142,9 @@ class KernelTransformer(TransformerMixin, BaseEstimator):
 
     _kernel: ClassVar[str]
     _stateless: ClassVar[bool] = False
+    # The kernel raises DataError on NaN or infinity itself (from row sums it computes anyway):
+    # transform then skips scikit-learn's finiteness scan, a full extra pass over X.
+    _kernel_checks_finite: ClassVar[bool] = False
 
     # -- hooks
     def _check_params(self, n_features: int) -> None:
@@ -154,10 +157,15 @@ class KernelTransformer(TransformerMixin, BaseEstimator):
         """The keyword arguments of the kernel (arrays or JSON values)."""
         return {}
 
+    def _fit_scans_finite(self) -> bool:
+        """Whether ``fit`` has scikit-learn scan ``X`` for NaN and infinity: False only for an
+        estimator whose ``_fit_state`` finds them itself (and raises ``DataError``)."""
+        return True
+
     # -- estimator API
     def fit(self, X, y=None):
         """Validate ``X`` (n_samples, n_features) and the parameters; learn the fitted state."""
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, order="C", reset=True)
+        X = self._validated_fit_input(X)
         self._check_params(X.shape[1])
         self._fit_state(X)
         return self
@@ -173,14 +181,20 @@ class KernelTransformer(TransformerMixin, BaseEstimator):
             check_is_fitted(self)
         return f"{KERNELS_MODULE}:{self._kernel}", self._kernel_kwargs()
 
+    def _validated_fit_input(self, X) -> np.ndarray:
+        scan = self._fit_scans_finite()
+        return validate_data(self, X, dtype=FLOAT_DTYPES, order="C", reset=True, ensure_all_finite=scan)
+
     def _validated_input(self, X) -> np.ndarray:
+        # a kernel that checks finiteness itself spares the scan of ensure_all_finite
+        scan = not self._kernel_checks_finite
         if self._stateless and not hasattr(self, "n_features_in_"):
             # used without fit: validate like fit would, without recording anything
-            X = check_array(X, dtype=FLOAT_DTYPES, order="C")
+            X = check_array(X, dtype=FLOAT_DTYPES, order="C", ensure_all_finite=scan)
             self._check_params(X.shape[1])
             return X
         check_is_fitted(self)
-        return validate_data(self, X, dtype=FLOAT_DTYPES, order="C", reset=False)
+        return validate_data(self, X, dtype=FLOAT_DTYPES, order="C", reset=False, ensure_all_finite=scan)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -199,7 +213,7 @@ class AxisTransformer(KernelTransformer):
 
         ``wavelengths``: one value per feature, strictly monotonic. Default: the feature names
         of a DataFrame when they are numbers, else the channel index ``0..n_features-1``."""
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, order="C", reset=True)
+        X = self._validated_fit_input(X)
         self.wavelengths_in_ = resolve_wavelengths(type(self).__name__, self, X.shape[1], wavelengths)
         names = getattr(self, "feature_names_in_", None)
         # the channel-index fallback: output names then follow scikit-learn's x0, x1, ...

@@ -48,6 +48,7 @@ class SavitzkyGolay(OneToOneFeatureMixin, KernelTransformer):
 
     _kernel = "savgol"
     _stateless = True
+    _kernel_checks_finite = True
 
     def __init__(self, window_length=11, polyorder=2, deriv=0, delta=1.0, mode="interp", cval=0.0):
         self.window_length = window_length

@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import OneToOneFeatureMixin
 
+import nirs_core.operators._kernels as _kernels
 from nirs_core.errors import ConfigError, DataError
 from nirs_core.operators._preprocessing_base import (
     AxisTransformer,
@@ -48,6 +49,7 @@ class StandardNormalVariate(OneToOneFeatureMixin, KernelTransformer):
 
     _kernel = "snv"
     _stateless = True
+    _kernel_checks_finite = True
 
     def __init__(self, ddof=0):
         self.ddof = ddof
@@ -139,12 +141,19 @@ class MultiplicativeScatterCorrection(OneToOneFeatureMixin, KernelTransformer):
     """
 
     _kernel = "msc"
+    _kernel_checks_finite = True
 
     def __init__(self, reference="mean"):
         self.reference = reference
 
+    def _fit_scans_finite(self):
+        # a NaN or an infinity in X makes the mean reference non-finite: _fit_state then finds it
+        return not (isinstance(self.reference, str) and self.reference == "mean")
+
     def _fit_state(self, X):
         self.reference_ = _reference(self, X)
+        if not np.all(np.isfinite(self.reference_)):
+            _kernels._raise_non_finite(type(self).__name__, X)  # names the first NaN or infinity
         centred = self.reference_ - self.reference_.mean()
         if not np.any(centred):
             raise DataError(
