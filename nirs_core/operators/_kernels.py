@@ -124,6 +124,36 @@ def _first_non_finite_row(block: np.ndarray) -> int | None:
     return int(bad[0]) if bad.size else None
 
 
+def _kernel_threads() -> int:
+    """Threads for the row-block loops that release the GIL (``scipy.ndimage`` filters):
+    ``NIRS_KERNEL_THREADS`` when set, else ``min(2, cpu count)``. Rows are independent, so the
+    result is bit-identical whatever the count."""
+    import os
+
+    value = os.environ.get("NIRS_KERNEL_THREADS")
+    if value is not None:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise DataError(f"NIRS_KERNEL_THREADS: expected a positive integer; got {value!r}.") from None
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _map_blocks(func, starts) -> list[int]:
+    """Run ``func(start)`` over row blocks (on a small thread pool when there are several
+    blocks); the non-None values it returns (rows that failed a check), in block order."""
+    starts = list(starts)
+    threads = min(_kernel_threads(), len(starts))
+    if threads <= 1:
+        found = [func(start) for start in starts]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            found = list(pool.map(func, starts))
+    return [row for row in found if row is not None]
+
+
 def _raise_non_finite(owner: str, X: np.ndarray, row: int | None = None) -> None:
     """``DataError`` naming the first NaN or infinity of ``X`` (of row ``row`` when given, which
     must hold one); nothing when ``X`` is finite."""
@@ -385,11 +415,12 @@ def savgol(
     out = np.empty_like(X)
     averaging = np.full(p, 1.0 / p, dtype=X.dtype)
     step = _block_rows(p)
-    for start in range(0, n, step):
+
+    def filter_block(start: int) -> int | None:
         xb, ob = X[start : start + step], out[start : start + step]
         bad = _non_finite_row(xb, _rowdot(xb, averaging))
         if bad is not None:
-            _raise_non_finite("savgol", X, start + bad)
+            return start + bad
         # memcpy writes the freshly allocated output at copy speed (see _BLOCK_ELEMENTS);
         # correlate1d then overwrites it in the cache
         np.copyto(ob, xb)
@@ -401,6 +432,11 @@ def savgol(
             # the polynomials fitted to the first and last windows, evaluated at the edge points
             ob[:, :half] = _rowdot(xb[:, None, :window_length], first)
             ob[:, p - half :] = _rowdot(xb[:, None, p - window_length :], last)
+        return None
+
+    bad_rows = _map_blocks(filter_block, range(0, n, step))
+    if bad_rows:
+        _raise_non_finite("savgol", X, min(bad_rows))
     return out
 
 

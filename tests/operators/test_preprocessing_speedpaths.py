@@ -231,3 +231,27 @@ def test_short_rows_and_single_rows_match_the_slow_loop():
         close(K.snv(X), slow_snv(X))
         reference = X.mean(axis=0) if shape[0] > 1 else np.arange(shape[1], dtype=float)
         close(K.msc(X, reference), slow_msc(X, reference), rtol=1e-9)
+
+
+def test_savgol_threads_give_bit_identical_rows(corn_arrays, monkeypatch):
+    """The row blocks may run on a thread pool: any thread count gives the same bits, and
+    both equal scipy's filter (the independent reference)."""
+    import scipy.signal
+
+    from nirs_core.operators import _kernels
+
+    X = np.vstack([corn_arrays["Xcal"]] * 40)  # 2 400 rows: several blocks
+    monkeypatch.setattr(_kernels, "_block_rows", lambda p: 97)
+    monkeypatch.setenv("NIRS_KERNEL_THREADS", "1")
+    one = _kernels.savgol(X, 15, 2, 1)
+    monkeypatch.setenv("NIRS_KERNEL_THREADS", "3")
+    three = _kernels.savgol(X, 15, 2, 1)
+    assert np.array_equal(one, three)
+    np.testing.assert_allclose(three, scipy.signal.savgol_filter(X, 15, 2, 1, axis=1), rtol=1e-10, atol=1e-12)
+    bad = X.copy()
+    bad[1000, 5] = np.nan
+    with pytest.raises(DataError, match="row 1000"):
+        _kernels.savgol(bad, 15, 2, 1)
+    monkeypatch.setenv("NIRS_KERNEL_THREADS", "many")
+    with pytest.raises(DataError, match="NIRS_KERNEL_THREADS: expected a positive integer; got 'many'"):
+        _kernels.savgol(X, 15, 2, 1)
