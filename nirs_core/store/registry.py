@@ -39,7 +39,7 @@ from typing import Any, Literal
 import yaml
 
 from nirs_core.errors import ConfigError
-from nirs_core.store._atomic import atomic_write_yaml
+from nirs_core.store._atomic import YAML_LOADER, atomic_write_yaml
 from nirs_core.store.lock import DEFAULT_TIMEOUT, workspace_lock
 
 __all__ = [
@@ -190,7 +190,7 @@ class DatasetRegistry:
         if not self.path.exists():
             return {}
         try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(self.path.read_text(encoding="utf-8"), Loader=YAML_LOADER) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{self.path}: not valid YAML ({exc}).") from None
         if not isinstance(data, dict) or not isinstance(data.get("datasets", []), list):

@@ -46,6 +46,7 @@ import yaml
 from nirs_core.errors import ConfigError, DataError, NirsError
 from nirs_core.store import predictions as _predictions
 from nirs_core.store._atomic import (
+    YAML_LOADER,
     atomic_write_bytes,
     atomic_write_text,
     atomic_write_yaml,
@@ -306,7 +307,7 @@ class Workspace:
             known = ", ".join(self.run_ids()) or "none"
             raise FileNotFoundError(f"{path}: no run {run_id!r} in {self.root} (runs: {known}).")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc}).") from None
         return RunRecord.from_dict(data, str(path))
@@ -383,7 +384,7 @@ class Workspace:
                 f"{path}: no manifest for result {dataset}/{config_id} of run {run_id!r}."
             )
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc}).") from None
         if not isinstance(data, dict):
