@@ -13,6 +13,7 @@ independent of batch order and composition, and replayed bit for bit from ``repl
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
@@ -69,7 +70,7 @@ def _seed_from(owner: str, random_state: object) -> int:
     )
 
 
-class _Augmenter(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class _Augmenter(OneToOneFeatureMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared fit/transform/augment; a subclass names its kernel and validates its parameters.
 
     ``fit`` validates the parameters and fixes ``seed_`` (``random_state`` itself when an int;
@@ -79,8 +80,9 @@ class _Augmenter(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     _nirs_role = "augmenter"
     _kernel = ""
 
+    @abstractmethod
     def _params(self, X: np.ndarray) -> dict:
-        raise NotImplementedError
+        """The kernel parameters checked against ``X`` (each augmenter its own)."""
 
     def fit(self, X, y=None):
         """Validate ``X`` and the parameters and fix the seed; ``y`` is ignored."""

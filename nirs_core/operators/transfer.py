@@ -13,6 +13,7 @@ then transform the slave's spectra before the master's model.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
@@ -28,11 +29,12 @@ __all__ = ["DirectStandardization", "PiecewiseDirectStandardization"]
 _REPLAY = "nirs_core.operators._transfer_kernels:affine_map"
 
 
-class _AffineTransfer(TransformerMixin, BaseEstimator):
+class _AffineTransfer(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared fit/transform of the affine transfers; subclasses compute ``(F, b)``."""
 
+    @abstractmethod
     def _fit_map(self, S: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """The map ``(F, b)`` from slave spectra ``S`` to master spectra ``M`` (each method its own)."""
 
     def fit(self, X, y):
         """Learn the map from slave spectra ``X`` (n, p_slave) to master spectra ``y``

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
@@ -79,14 +80,17 @@ class _SampleSelectionSplit(BaseCrossValidator):
         if n_samples < 2:
             raise DataError(f"{owner}: need at least 2 samples to split; got n_samples={n_samples}.")
 
+    @abstractmethod
     def _distances(self, X: np.ndarray, y: object) -> np.ndarray:
-        raise NotImplementedError
+        """The sample-to-sample distance matrix the selection uses (X only, or X and y)."""
 
+    @abstractmethod
     def _single_start(self, D: np.ndarray, X: np.ndarray) -> list[int]:
-        raise NotImplementedError
+        """The first selected samples of a single split."""
 
+    @abstractmethod
     def _fold_seeds(self, D: np.ndarray, X: np.ndarray, n_folds: int) -> list[int]:
-        raise NotImplementedError
+        """The first sample of each fold when the selection makes several folds."""
 
     def _prepare(self, X: object, y: object) -> tuple[np.ndarray, np.ndarray]:
         X = check_array(X, dtype=np.float64, ensure_min_samples=1)
