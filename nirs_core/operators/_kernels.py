@@ -203,6 +203,24 @@ def _scaled_axis(wavelengths, n_features: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------- scatter
 
 
+def _copied_blocks(X: np.ndarray, out: np.ndarray, owner: str):
+    """Yield ``(block of out, its row means)`` per cache-sized block of rows, after copying the
+    block of ``X`` into ``out`` (memcpy writes fresh memory at copy speed; the caller then works
+    in place while the block is in the cache). A NaN or an infinity makes its row's mean
+    non-finite: ``DataError`` names the first such value."""
+    n, p = X.shape
+    averaging = np.full(p, 1.0 / p, dtype=X.dtype)
+    step = _block_rows(p)
+    for start in range(0, n, step):
+        ob = out[start : start + step]
+        np.copyto(ob, X[start : start + step])
+        mean = _rowdot(ob, averaging)
+        bad = _non_finite_row(ob, mean)
+        if bad is not None:
+            _raise_non_finite(owner, X, start + bad)
+        yield ob, mean
+
+
 def snv(X, ddof: int = 0) -> np.ndarray:
     """Standard normal variate: each row minus its mean, divided by its standard deviation
     (``ddof=0``: population standard deviation, the usual chemometric definition).
@@ -213,20 +231,12 @@ def snv(X, ddof: int = 0) -> np.ndarray:
     whatever the offset of the spectra). A NaN or an infinity makes its row's mean
     non-finite: ``DataError`` names the first such value."""
     X = _as_float_2d(X)
-    n, p = X.shape
+    p = X.shape[1]
     out = np.empty_like(X)
     divisor = max(p - ddof, 1)
-    averaging = np.full(p, 1.0 / p, dtype=X.dtype)
-    step = _block_rows(p)
     eps = np.finfo(X.dtype).eps
     with _unbuffered_rows(p):
-        for start in range(0, n, step):
-            ob = out[start : start + step]
-            np.copyto(ob, X[start : start + step])
-            mean = _rowdot(ob, averaging)
-            bad = _non_finite_row(ob, mean)
-            if bad is not None:
-                _raise_non_finite("snv", X, start + bad)
+        for ob, mean in _copied_blocks(X, out, "snv"):
             np.subtract(ob, mean[:, None], out=ob)
             var = _rowdot(ob, ob)
             var /= divisor
@@ -290,7 +300,7 @@ def msc(X, reference) -> np.ndarray:
     correction. A NaN or an infinity makes its row's mean non-finite: ``DataError`` names the
     first such value."""
     X = _as_float_2d(X)
-    n, p = X.shape
+    p = X.shape[1]
     ref = np.asarray(reference, dtype=np.float64)
     ref_mean = ref.mean()
     centred = ref - ref_mean
@@ -304,18 +314,10 @@ def msc(X, reference) -> np.ndarray:
     correction = centred.sum() / ss
     # rounding bound of the slope of a flat row (x = c): below it the slope is zero
     flat_bound = 4 * p * np.finfo(X.dtype).eps * np.abs(centred).sum() / ss
-    averaging = np.full(p, 1.0 / p, dtype=X.dtype)
     projection = (centred / ss).astype(X.dtype)
     out = np.empty_like(X)
-    step = _block_rows(p)
     with _unbuffered_rows(p):
-        for start in range(0, n, step):
-            ob = out[start : start + step]
-            np.copyto(ob, X[start : start + step])
-            mean = _rowdot(ob, averaging)
-            bad = _non_finite_row(ob, mean)
-            if bad is not None:
-                _raise_non_finite("msc", X, start + bad)
+        for ob, mean in _copied_blocks(X, out, "msc"):
             slope = _rowdot(ob, projection) - mean * correction
             slope[np.abs(slope) <= flat_bound * np.abs(mean)] = 0
             intercept = mean - slope * ref_mean
