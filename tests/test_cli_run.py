@@ -216,7 +216,7 @@ def test_a_failed_run_exits_with_its_error_and_how_to_resume(tmp_path, capsys):
 
 
 def test_ctrl_c_pauses_and_exits_130(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(Workspace, "add_checkpoint", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(Workspace, "add_checkpoints", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     ws = tmp_path / "ws"
     code = main(["run", str(SWEEP), "--data", str(shared_path("corn")), "--workspace", str(ws), "--json"])
     out, err = capsys.readouterr()

@@ -27,16 +27,16 @@ import polars as pl
 
 from nirs_core.errors import DataError
 
-__all__ = ["HEADER_ROW", "Sniff", "Table", "parse_number", "read_table", "sniff"]
+__all__ = ["HEADER_ROW", "Sniff", "Table", "float_block", "parse_number", "read_table", "sniff"]
 
 DELIMITERS = ("\t", ";", ",")
 _DELIMITER_NAMES = {"\t": "tab", ";": "';'", ",": "','"}
 # 20 rows are plenty to decide delimiter, decimal mark and header, and keep sniffing a wide
-# file (700+ columns) cheap: each sampled cell is parsed in Python a few times.
+# file (700+ columns) cheap.
 _SNIFF_LINES = 20
 _SNIFF_MAX_BYTES = 16 << 20
-_COMMA_DECIMAL = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$")
-_DOT_DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+_COMMA_DECIMAL = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$", re.MULTILINE)
+_DOT_DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?$", re.MULTILINE)
 STRICT, NUMBER, TEXT = "strict", "number", "text"  # column kinds: spectra/targets, other numbers, text
 _FINITE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
@@ -67,6 +67,35 @@ def parse_number(text: str, decimal: str = ".") -> float | None:
         return float(s)
     except ValueError:
         return None
+
+
+def _number_grid(rows: list[list[str]], decimal: str) -> tuple[np.ndarray, np.ndarray]:
+    """The cells of equally long ``rows`` parsed as :func:`parse_number` would, as
+    (values, is-a-number) arrays of shape (rows, columns); cells that are not numbers hold NaN.
+
+    Sniffed rows of a wide file are thousands of cells: numpy parses them in one call, and only
+    when some cell is not a plain number (a name, a quote, an empty cell, a decimal comma)
+    does the parse fall back to one cell at a time."""
+    n, p = len(rows), len(rows[0]) if rows else 0
+    flat = [cell for row in rows for cell in row]
+    try:
+        if decimal == "," and any("." in c or "," in c for c in flat):
+            raise ValueError("decimal commas: parse cell by cell")
+        values = np.fromiter(map(float, flat), dtype=np.float64, count=len(flat))
+        is_number = np.ones(values.shape, dtype=bool)
+    except ValueError:
+        parsed = [parse_number(c, decimal) for c in flat]
+        is_number = np.array([v is not None for v in parsed], dtype=bool)
+        values = np.array([np.nan if v is None else v for v in parsed], dtype=np.float64)
+    return values.reshape(n, p), is_number.reshape(n, p)
+
+
+def float_block(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    """``columns`` of ``frame`` as one C-ordered float64 array (nulls as NaN). Without a
+    ``select`` when they are all the frame's columns in order, the usual case of a spectra
+    file: a ``select`` of hundreds of columns costs as much as reading the file."""
+    part = frame if list(columns) == frame.columns else frame.select(columns)
+    return np.ascontiguousarray(part.to_numpy(order="c"), dtype=np.float64)
 
 
 def _is_finite_literal(text: str, decimal: str) -> bool:
@@ -167,14 +196,10 @@ def _sniff_delimiter(lines: list[str], hint: str | None) -> tuple[str | None, st
 def _sniff_decimal(rows: list[list[str]], delimiter: str | None, hint: str | None) -> tuple[str, str]:
     if delimiter == ",":
         return ".", "'.': the delimiter is ','"
-    comma = dot = 0
-    for row in rows:
-        for cell in row:
-            c = cell.strip().strip('"')
-            if _COMMA_DECIMAL.match(c):
-                comma += 1
-            elif _DOT_DECIMAL.match(c):
-                dot += 1
+    # one regex scan over all the sniffed cells, one per line (a cell cannot hold a newline)
+    text = "\n".join(cell.strip().strip('"') for row in rows for cell in row)
+    comma = len(_COMMA_DECIMAL.findall(text)) if "," in text else 0
+    dot = len(_DOT_DECIMAL.findall(text))
     if comma and not dot:
         return ",", f"',': {comma} sniffed cells like '1,5' and none like '1.5'"
     if dot and not comma:
@@ -225,10 +250,9 @@ def _decide_header(first: list[str], rest: list[list[str]], decimal: str) -> tup
     p = len(first)
     rest = [r for r in rest if len(r) == p]
     first_num = [parse_number(c, decimal) for c in first]
+    rest_grid, rest_is_number = _number_grid(rest, decimal)
     if rest:
-        col_numeric = [
-            sum(parse_number(r[j], decimal) is not None for r in rest) * 2 >= len(rest) for j in range(p)
-        ]
+        col_numeric = (rest_is_number.sum(axis=0) * 2 >= len(rest)).tolist()
     else:
         col_numeric = [v is not None for v in first_num]
     names_over_numbers = [j for j in range(p) if first_num[j] is None and col_numeric[j] and first[j] != ""]
@@ -249,11 +273,7 @@ def _decide_header(first: list[str], rest: list[list[str]], decimal: str) -> tup
     if not np.all(np.isfinite(values)):
         return False, "first row holds non-finite numbers: data (reported when parsed)", col_numeric
     strict, axis, why = _axis_evidence(values)
-    rest_vals = (
-        np.array([[parse_number(r[j], decimal) for j in num_cols] for r in rest], dtype=np.float64)
-        if rest
-        else np.empty((0, len(num_cols)))
-    )
+    rest_vals = rest_grid[:, num_cols] if rest else np.empty((0, len(num_cols)))
     if rest_vals.size == 0 or np.all(np.isnan(rest_vals)):
         if axis and strict:
             return True, f"first row is {why} and nothing follows: a header", col_numeric
@@ -395,9 +415,10 @@ def read_table(
             f"{' after the header' if sn.header else ''}; found none."
         )
     sampled = [r for r in sn.sample_rows if len(r) == p]
+    counts = _number_grid(sampled, sn.decimal)[1].sum(axis=0).tolist() if sampled else [0] * p
     kinds: list[str] = []
     for j in range(p):
-        n_num = sum(parse_number(r[j], sn.decimal) is not None for r in sampled)
+        n_num = counts[j]
         mostly_numbers = n_num * 2 >= max(len(sampled), 1) and n_num > 0
         if (numeric and names[j] in numeric) or header_values[j] is not None:
             kinds.append(STRICT)
@@ -447,19 +468,19 @@ def _fast_read(path: Path, sn: Sniff, names: list[str], kinds: list[str]) -> pl.
         # the slow line-by-line pass names the file, row and column
         return None
     numeric = [nm for nm, k in zip(names, kinds) if k == STRICT]
-    if frame.height and frame.null_count().sum_horizontal().item():
-        blank = frame.select(pl.all_horizontal(pl.all().is_null())).to_series()
+    # checks on numpy arrays: a polars expression over hundreds of wavelength columns costs
+    # more to build than the file did to read
+    if frame.height and sum(frame.null_count().row(0)):
+        blank = np.logical_and.reduce([s.is_null().to_numpy() for s in frame.iter_columns()])
         if blank.any():
             # blank lines in the file: only trailing ones keep line numbers exact
-            idx = np.flatnonzero(blank.to_numpy())
+            idx = np.flatnonzero(blank)
             if idx[0] != frame.height - idx.size:
                 return None
-            frame = frame.filter(~blank)
-        if frame.select(numeric).null_count().sum_horizontal().item() if numeric else 0:
-            return None
+            frame = frame.filter(pl.Series(~blank))
     if numeric and frame.height:
-        finite = frame.select(pl.all_horizontal(pl.col(numeric).is_finite())).to_series()
-        if not finite.all():
+        # nulls read as NaN here: an empty numeric cell fails this check too
+        if not np.isfinite(float_block(frame, numeric)).all():
             return None
     return frame
 

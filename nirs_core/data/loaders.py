@@ -49,7 +49,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from nirs_core.data._csv import HEADER_ROW, Table, col_where, parse_number, read_table, row_where
+from nirs_core.data._csv import (
+    HEADER_ROW,
+    Table,
+    col_where,
+    float_block,
+    parse_number,
+    read_table,
+    row_where,
+)
 from nirs_core.data.dataset import SpectroDataset
 from nirs_core.data.wavelengths import infer_unit, normalise_unit
 from nirs_core.errors import DataError
@@ -358,7 +366,8 @@ def _axis(table: Table, spectral: list[str]) -> np.ndarray | None:
     if not table.header:
         return None
     header_ref = "column names" if table.info.get("format") == "parquet" else HEADER_ROW
-    idx = [table.columns.index(nm) for nm in spectral]
+    position = {nm: j for j, nm in enumerate(table.columns)}
+    idx = [position[nm] for nm in spectral]
     values = np.array([table.header_values[j] for j in idx], dtype=np.float64)
     if not np.all(np.isfinite(values)):
         k = int(np.flatnonzero(~np.isfinite(values))[0])
@@ -454,7 +463,7 @@ def _check_rows(x_table: Table, other: Table) -> None:
 
 
 def _to_numpy(table: Table, columns: list[str]) -> np.ndarray:
-    return np.ascontiguousarray(table.frame.select(columns).to_numpy(order="c"), dtype=np.float64)
+    return float_block(table.frame, columns)
 
 
 _ROW = "__row__"  # keeps the height of a side frame that has no column
@@ -655,7 +664,8 @@ def _read_single(path: Path, opts: _Options) -> _Parts:
     chosen = set(opts.target or []) | opts.reserved()
     xt, spectral, other, axis = _read_x(path, opts, chosen)
     side, origin = _side_frame([(xt, other)])
-    idx = [xt.columns.index(c) for c in spectral]
+    position = {nm: j for j, nm in enumerate(xt.columns)}
+    idx = [position[c] for c in spectral]
     contiguous = idx == list(range(idx[0], idx[0] + len(idx)))
     return _Parts(
         blocks=[_Block(None, [_to_numpy(xt, spectral)], side, origin, [], xt)],
@@ -703,9 +713,10 @@ def _read_parquet(path: Path, opts: _Options) -> _Parts:
             f"{_short_list(frame.columns)}."
         )
     X = np.empty((frame.height, len(spectral)), dtype=np.float64)
+    position = {nm: j for j, nm in enumerate(frame.columns)}
     for k, nm in enumerate(spectral):
         col = frame.get_column(nm)
-        j = frame.columns.index(nm)
+        j = position[nm]
         if not col.dtype.is_numeric():
             cast = col.cast(pl.Float64, strict=False)
             bad = np.flatnonzero((cast.is_null() & col.is_not_null()).to_numpy())

@@ -162,8 +162,13 @@ class RuntimeGraph:
             "meta": self.meta,
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, sort_keys=True, default=_json_default)
+    def to_json(self, *, indent: int | None = 1) -> str:
+        """The graph as JSON (keys sorted). ``indent=None`` writes it compact, which json's C
+        encoder does several times faster: what a workspace stores per result."""
+        separators = (",", ":") if indent is None else None
+        return json.dumps(
+            self.to_dict(), indent=indent, separators=separators, sort_keys=True, default=_json_default
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RuntimeGraph:

@@ -9,6 +9,8 @@ from typing import Any
 
 from nirs_core.pipeline.graph import RuntimeGraph
 
+GRAPH_FILE = "graph.json"  # beside manifest.yaml in the result's folder
+
 __all__ = ["Result"]
 
 
@@ -51,7 +53,10 @@ class Result:
     info: dict[str, Any] = field(default_factory=dict)
 
     def manifest(self) -> dict[str, Any]:
-        """Everything but the arrays and artefact bytes, as plain YAML/JSON values."""
+        """Everything but the arrays, the artefact bytes and the runtime graph, as plain
+        YAML/JSON values. The graph is stored beside the manifest as ``graph.json``
+        (:data:`GRAPH_FILE`), which the manifest names: JSON is its format everywhere
+        (bundles too), and a graph is most of a result's metadata."""
         return {
             "dataset": self.dataset,
             "config_id": self.config_id,
@@ -66,7 +71,7 @@ class Result:
             "scores": self.scores,
             "n_train": self.n_train,
             "n_test": self.n_test,
-            "graph": self.graph.to_dict(),
+            "graph": GRAPH_FILE,
             "artifacts": sorted(self.artifacts),
             "timings": self.timings,
             "info": self.info,

@@ -71,7 +71,7 @@ from nirs_core.pipeline.generators import (
     template_to_json,
 )
 from nirs_core.pipeline.serialize import canonical_json
-from nirs_core.store._atomic import atomic_write_text, is_partial_name
+from nirs_core.store._atomic import is_partial_name, synced_together
 from nirs_core.store.lock import LockTimeoutError, workspace_lock
 from nirs_core.store.workspace import RunStatus, Workspace, result_key
 
@@ -153,15 +153,19 @@ class Run:
         workspace: str | os.PathLike[str] | Workspace = ".",
         *,
         known: Mapping[str, dict[str, Any]] | None = None,
+        configs: list[tuple[PipelineConfig, str]] | None = None,
+        datasets: list[str] | None = None,
     ) -> Run:
-        """The run ``run_id`` of ``workspace``, read from its files (``known``: result
-        entries by checkpoint key that need not be read again)."""
+        """The run ``run_id`` of ``workspace``, read from its files. What the caller holds
+        already need not be read again: ``known``, result entries by checkpoint key;
+        ``configs``, the run's (config, template name) pairs; ``datasets``, its dataset names."""
         ws = _workspace(workspace, create=False)
         record = _load_record(ws, run_id)
-        configs = _read_configs(ws, run_id)
-        datasets = _dataset_names(ws, run_id)
-        done = ws.completed_results(run_id)
+        configs = _read_configs(ws, run_id) if configs is None else configs
+        datasets = _dataset_names(ws, run_id) if datasets is None else datasets
         known = known or {}
+        keys = [result_key(d, cfg.id) for d in datasets for cfg, _ in configs]
+        done = set(keys) if all(k in known for k in keys) else ws.completed_results(run_id)
         results = []
         for dataset in datasets:
             for cfg, template in configs:
@@ -297,9 +301,10 @@ def run(
     record = ws.create_run(run_name, info=info)
     run_id = record.run_id
     try:
-        for plan in plans:
-            ws.write_template(run_id, plan.id, plan.stored)
-        ws.write_configs(run_id, [{**cfg.to_dict(), "template": tpl} for cfg, tpl in configs])
+        with synced_together(ws.root):
+            for plan in plans:
+                ws.write_template(run_id, plan.id, plan.stored)
+            ws.write_configs(run_id, [{**cfg.to_dict(), "template": tpl} for cfg, tpl in configs])
     except BaseException as exc:
         ws.set_run_status(
             run_id, RunStatus.CANCELLED, error=f"could not write the run's files: {_describe(exc)}"
@@ -669,6 +674,7 @@ def _execute(
         try:
             loaded = _load_datasets(ws, run_id, specs, data_dirs)
             entries = _run_results(ws, run_id, configs, loaded, cache_bytes=cache_bytes, progress=progress)
+            names = [d.name for d in loaded]
         except KeyboardInterrupt:
             ws.set_run_status(run_id, RunStatus.PAUSED, error="interrupted (KeyboardInterrupt)")
             raise RunPaused(run_id, ws.root) from None
@@ -681,7 +687,7 @@ def _execute(
             )
             raise
         ws.set_run_status(run_id, RunStatus.COMPLETED)
-    return Run.load(run_id, ws, known=entries)
+    return Run.load(run_id, ws, known=entries, configs=configs, datasets=names)
 
 
 @contextlib.contextmanager
@@ -818,8 +824,9 @@ def _store_group(
     unsure: set[str],
     bar: Any,
 ) -> dict[str, dict[str, Any]]:
-    """Store the results of one group. For each result: its artefacts, then its manifest,
-    then its prediction rows (the group's rows in one atomic append), then its checkpoint."""
+    """Store the results of one group. For each result: its artefacts, its graph, then its
+    manifest; then the group's prediction rows (one atomic append); all of these made durable
+    together; then the group's checkpoints (one write of ``run.yaml``)."""
     rows: list[dict[str, Any]] = []
     entries: dict[str, dict[str, Any]] = {}
     present = (
@@ -827,49 +834,50 @@ def _store_group(
         if any(result_key(dataset, cfg.id) in unsure for cfg, _ in group)
         else set()
     )
-    for (cfg, template), result in zip(group, results):
-        if result.config_id != cfg.id:
-            raise NirsError(
-                f"execute_batch returned the result of config {result.config_id!r} where config "
-                f"{cfg.id!r} ({cfg.name}) was expected."
-            )
-        for file_name, data in sorted(result.artifacts.items()):
-            sha, _, ext = file_name.partition(".")
-            stored = ws.put_artifact(data, ext)
-            if stored != sha:
+    with synced_together(ws.root):
+        for (cfg, template), result in zip(group, results):
+            if result.config_id != cfg.id:
                 raise NirsError(
-                    f"artefact {file_name} of result {dataset}/{cfg.id}: its bytes hash to {stored}; "
-                    "expected the sha256 in its name."
+                    f"execute_batch returned the result of config {result.config_id!r} where config "
+                    f"{cfg.id!r} ({cfg.name}) was expected."
                 )
-        manifest = _plain(result.manifest())
-        manifest.update(
-            run_id=run_id,
-            dataset=dataset,
-            template=template,
-            template_id=cfg.template_id,
-            config_id=cfg.id,
-            config_name=cfg.name,
-            predictions={
-                "file": ws.predictions_path(dataset).relative_to(ws.root).as_posix(),
-                "rows": len(result.predictions),
-            },
-        )
-        manifest.setdefault("config", cfg.steps)
-        manifest.setdefault("choices", cfg.choices)
-        _write_manifest(ws, run_id, dataset, cfg.id, manifest)
-        if cfg.id not in present:
-            rows.extend(
-                {**row, "run_id": run_id, "dataset": dataset, "config_id": cfg.id,
-                 "config_name": cfg.name, "template_id": row.get("template_id") or cfg.template_id}
-                for row in result.predictions
-            )  # fmt: skip
-        entries[result_key(dataset, cfg.id)] = _result_entry(manifest, cfg, template)
-    if rows:
-        ws.append_predictions(dataset, rows)
-    for cfg, _ in group:
-        ws.add_checkpoint(run_id, dataset, cfg.id)
-        if bar is not None:
-            bar.update(1)
+            for file_name, data in sorted(result.artifacts.items()):
+                sha, _, ext = file_name.partition(".")
+                stored = ws.put_artifact(data, ext)
+                if stored != sha:
+                    raise NirsError(
+                        f"artefact {file_name} of result {dataset}/{cfg.id}: its bytes hash to {stored}; "
+                        "expected the sha256 in its name."
+                    )
+            manifest = _plain(result.manifest())
+            manifest.update(
+                run_id=run_id,
+                dataset=dataset,
+                template=template,
+                template_id=cfg.template_id,
+                config_id=cfg.id,
+                config_name=cfg.name,
+                predictions={
+                    "file": ws.predictions_path(dataset).relative_to(ws.root).as_posix(),
+                    "rows": len(result.predictions),
+                },
+            )
+            manifest.setdefault("config", cfg.steps)
+            manifest.setdefault("choices", cfg.choices)
+            ws.write_graph(run_id, dataset, cfg.id, result.graph)
+            ws.write_manifest(run_id, dataset, cfg.id, manifest)  # last: the result is complete
+            if cfg.id not in present:
+                rows.extend(
+                    {**row, "run_id": run_id, "dataset": dataset, "config_id": cfg.id,
+                     "config_name": cfg.name, "template_id": row.get("template_id") or cfg.template_id}
+                    for row in result.predictions
+                )  # fmt: skip
+            entries[result_key(dataset, cfg.id)] = _result_entry(manifest, cfg, template)
+        if rows:
+            ws.append_predictions(dataset, rows)
+    ws.add_checkpoints(run_id, dataset, [cfg.id for cfg, _ in group])
+    if bar is not None:
+        bar.update(len(group))
     return entries
 
 
@@ -879,15 +887,6 @@ def _configs_with_rows(ws: Workspace, run_id: str, dataset: str) -> set[str]:
         return set()
     found = ws.read_predictions(dataset, run_id=run_id, columns=["config_id"])
     return set(found["config_id"].unique().to_list())
-
-
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def _write_manifest(ws: Workspace, run_id: str, dataset: str, config_id: str, manifest: dict) -> None:
-    """``ws.write_manifest`` with libyaml's emitter when present (the same YAML, faster)."""
-    text = yaml.dump(manifest, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    atomic_write_text(ws.manifest_path(run_id, dataset, config_id), text)
 
 
 def _read_manifest(ws: Workspace, run_id: str, dataset: str, config_id: str) -> dict[str, Any]:

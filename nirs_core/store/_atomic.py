@@ -4,7 +4,14 @@ never a half-written file.
 Every write goes to a temporary file in the target's own directory (so ``os.replace`` is a
 rename within one file system), is flushed and fsynced, then renamed over the target; the
 directory is fsynced after the rename so that the rename itself survives a power cut. A write
-that fails removes its temporary file. A write whose process is killed leaves its temporary
+that fails removes its temporary file.
+
+Many small files written together (a result's artefacts, graph and manifest) can share their
+durability: inside :func:`synced_together`, writes are still atomic (temporary file, rename)
+but skip their own fsyncs, and the block's exit makes them all durable at once (Linux
+``syncfs`` on the file system that holds them: one call instead of two per file; elsewhere
+each file and directory is fsynced then). A caller commits what depends on them (a
+checkpoint) after the block, so a power cut never leaves a commit pointing at lost data. A write whose process is killed leaves its temporary
 file behind under a recognisable name, ``.<name>.tmp-<pid>-<8 hex>``, which
 :func:`cleanup_partial` removes later.
 """
@@ -12,10 +19,12 @@ file behind under a recognisable name, ``.<name>.tmp-<pid>-<8 hex>``, which
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import re
 import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +39,7 @@ __all__ = [
     "atomic_write_yaml",
     "cleanup_partial",
     "is_partial_name",
+    "synced_together",
 ]
 
 _TMP_NAME = re.compile(r"^\.(?P<target>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
@@ -62,15 +72,65 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+# the files written inside the innermost synced_together() block (None outside any block)
+_DEFERRED: contextvars.ContextVar[list[Path] | None] = contextvars.ContextVar("nirs_deferred_sync", default=None)
+
+
 def _commit(tmp: Path, path: Path) -> None:
-    os.replace(tmp, path)
-    _fsync_directory(path.parent)
+    deferred = _DEFERRED.get()
+    if deferred is None:
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+        _fsync_directory(path.parent)
+    else:
+        os.replace(tmp, path)
+        deferred.append(path)
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush the file system holding ``path`` (Linux ``syncfs(2)``); False where unavailable."""
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    func = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    if func is None:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return func(fd) == 0
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def synced_together(root: str | os.PathLike[str]) -> Iterator[None]:
+    """Atomic writes inside the block become durable together when it ends (see the module's
+    docstring). ``root`` is a directory on the file system the writes go to. Blocks nest: an
+    inner block's files are synced with the outer block's."""
+    outer = _DEFERRED.get()
+    if outer is not None:
+        yield
+        return
+    written: list[Path] = []
+    token = _DEFERRED.set(written)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+    if written and not _syncfs(Path(root)):
+        for path in written:
+            with contextlib.suppress(FileNotFoundError):
+                _fsync_file(path)
+        for directory in {p.parent for p in written}:
+            _fsync_directory(directory)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on a clean exit, fsync it and rename it over
-    ``path``; on an exception, remove it and re-raise.
+    """Yield a temporary path beside ``path``; on a clean exit, fsync it (unless inside
+    :func:`synced_together`) and rename it over ``path``; on an exception, remove it and
+    re-raise.
 
     For writers that need a path rather than bytes (``pyarrow.parquet.write_table``,
     ``numpy.save``, ``zipfile``). The caller must create the file::
@@ -88,7 +148,6 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
                 f"atomic_path({target}): expected the caller to write the temporary file {tmp.name}; "
                 "found no file there, so the target was left unchanged."
             )
-        _fsync_file(tmp)
         _commit(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -104,8 +163,6 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     try:
         with open(tmp, "xb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         _commit(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

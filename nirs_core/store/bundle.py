@@ -739,7 +739,7 @@ def parts_from_workspace(workspace: Any, run_id: str, dataset: str, config_id: s
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     manifest = ws.read_manifest(run_id, dataset, config_id)
-    graph = RuntimeGraph.from_dict(manifest["graph"])
+    graph = ws.read_graph(run_id, dataset, config_id)
     artifacts = {}
     for name in manifest.get("artifacts") or []:
         sha, _, ext = str(name).partition(".")

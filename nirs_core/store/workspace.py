@@ -235,6 +235,9 @@ class Workspace:
     def manifest_path(self, run_id: str, dataset: str, config_id: str) -> Path:
         return self.result_dir(run_id, dataset, config_id) / "manifest.yaml"
 
+    def graph_path(self, run_id: str, dataset: str, config_id: str) -> Path:
+        return self.result_dir(run_id, dataset, config_id) / "graph.json"
+
     def artifact_path(self, sha256: str, ext: str) -> Path:
         if not isinstance(sha256, str) or not _SHA256.match(sha256):
             raise ConfigError(
@@ -340,11 +343,17 @@ class Workspace:
 
     def add_checkpoint(self, run_id: str, dataset: str, config_id: str) -> RunRecord:
         """Record that the result ``dataset × config_id`` of the run is complete (idempotent)."""
-        key = result_key(dataset, config_id)
+        return self.add_checkpoints(run_id, dataset, [config_id])
+
+    def add_checkpoints(self, run_id: str, dataset: str, config_ids: Sequence[str]) -> RunRecord:
+        """Record that the results ``dataset × config_ids`` of the run are complete, in one
+        write of ``run.yaml`` (idempotent)."""
         with self._run_lock(run_id):
             record = self.load_run(run_id)
-            if key not in record.checkpoints:
-                record.checkpoints.append(key)
+            known = set(record.checkpoints)
+            new = [k for k in (result_key(dataset, c) for c in config_ids) if k not in known]
+            if new:
+                record.checkpoints.extend(dict.fromkeys(new))
                 record.updated_at = _now()
                 atomic_write_yaml(self.run_path(run_id), record.to_dict())
             return record
@@ -390,6 +399,25 @@ class Workspace:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping; got {type(data).__name__}.")
         return data
+
+    def write_graph(self, run_id: str, dataset: str, config_id: str, graph: Any) -> Path:
+        """Store a result's runtime graph (a :class:`RuntimeGraph`) as its ``graph.json``."""
+        text = graph.to_json(indent=None) + "\n"
+        return atomic_write_text(self.graph_path(run_id, dataset, config_id), text)
+
+    def read_graph(self, run_id: str, dataset: str, config_id: str) -> Any:
+        """The runtime graph of a stored result (its ``graph.json``)."""
+        from nirs_core.pipeline.graph import GraphError, RuntimeGraph
+
+        path = self.graph_path(run_id, dataset, config_id)
+        try:
+            return RuntimeGraph.from_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"{path}: no runtime graph for result {dataset}/{config_id} of run {run_id!r}."
+            ) from None
+        except (ValueError, KeyError, TypeError, GraphError) as exc:
+            raise ConfigError(f"{path}: not a runtime graph ({exc}).") from None
 
     # -- predictions
 

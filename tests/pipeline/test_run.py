@@ -210,30 +210,31 @@ def test_an_invalid_dataset_fails_the_run_and_resume_finishes_it(tmp_path, corn,
 
 def test_interrupt_pauses_and_resume_appends_no_duplicate(tmp_path, corn, corn_run, monkeypatch):
     ws = tmp_path / "ws"
-    real = Workspace.add_checkpoint
+    real = Workspace.add_checkpoints
     calls = []
 
-    def interrupted(self, run_id, dataset, config_id):
-        calls.append(config_id)
-        if len(calls) == 5:  # Ctrl-C after the 5th result's rows were appended
+    def interrupted(self, run_id, dataset, config_ids):
+        calls.append(list(config_ids))
+        if len(calls) == 2:  # Ctrl-C after the 2nd group's rows were appended
             raise KeyboardInterrupt
-        return real(self, run_id, dataset, config_id)
+        return real(self, run_id, dataset, config_ids)
 
-    monkeypatch.setattr(Workspace, "add_checkpoint", interrupted)
+    monkeypatch.setattr(Workspace, "add_checkpoints", interrupted)
     with pytest.raises(RunPaused) as info:
         run(templates=[SWEEP], datasets=[corn], workspace=ws, progress=False)
     assert isinstance(info.value, KeyboardInterrupt)
     run_id = info.value.run_id
-    monkeypatch.setattr(Workspace, "add_checkpoint", real)
+    monkeypatch.setattr(Workspace, "add_checkpoints", real)
     w = Workspace(ws)
     record = w.load_run(run_id)
-    assert record.status == "paused" and len(record.checkpoints) == 4
-    # the first group (SNV, 7 PLS sizes) has its manifests and rows; 3 of them no checkpoint
-    first_group = [c.id for c in expand(load_template(SWEEP))[:7]]
-    assert calls == first_group[:5]
-    assert all(w.manifest_path(run_id, "corn", cid).is_file() for cid in first_group)
-    assert set(_rows_per_config(w, "corn", run_id)) == set(first_group)
-    assert len(Run.load(run_id, ws).results) == 4
+    assert record.status == "paused" and len(record.checkpoints) == 7
+    # the first group (SNV, 7 PLS sizes) is checkpointed; the second has its manifests and
+    # rows but no checkpoint
+    ids = [c.id for c in expand(load_template(SWEEP))]
+    assert calls == [ids[:7], ids[7:14]]
+    assert all(w.manifest_path(run_id, "corn", cid).is_file() for cid in ids[:14])
+    assert set(_rows_per_config(w, "corn", run_id)) == set(ids[:14])
+    assert len(Run.load(run_id, ws).results) == 7
 
     finished = resume(run_id, ws, progress=False)
     assert finished.status == "completed" and len(finished.results) == 21
@@ -249,7 +250,7 @@ def test_interrupt_pauses_and_resume_appends_no_duplicate(tmp_path, corn, corn_r
 
 def test_cancel_is_final(tmp_path, corn, monkeypatch):
     ws = tmp_path / "ws"
-    monkeypatch.setattr(Workspace, "add_checkpoint", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(Workspace, "add_checkpoints", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(RunPaused) as info:
         run(templates=[SMALL], datasets=[corn], workspace=ws, progress=False)
     monkeypatch.undo()
@@ -302,7 +303,7 @@ def test_a_moved_dataset_is_found_again_by_its_hash(tmp_path, corn, monkeypatch)
     data = tmp_path / "place" / "corn"
     shutil.copytree(corn, data)
     ws = tmp_path / "ws"
-    monkeypatch.setattr(Workspace, "add_checkpoint", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(Workspace, "add_checkpoints", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(RunPaused) as info:
         run(templates=[SMALL], datasets=[data], workspace=ws, progress=False)
     monkeypatch.undo()
@@ -342,7 +343,7 @@ def test_one_process_executes_a_run_at_a_time(tmp_path, corn, monkeypatch):
     from nirs_core.store.lock import workspace_lock
 
     ws = tmp_path / "ws"
-    monkeypatch.setattr(Workspace, "add_checkpoint", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(Workspace, "add_checkpoints", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(RunPaused) as info:
         run(templates=[SMALL], datasets=[corn], workspace=ws, progress=False)
     monkeypatch.undo()
