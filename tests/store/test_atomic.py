@@ -14,6 +14,7 @@ import time
 import pytest
 import yaml
 
+from nirs_core.store import _atomic
 from nirs_core.store._atomic import (
     atomic_path,
     atomic_write_bytes,
@@ -154,3 +155,45 @@ def test_sigkill_mid_write_leaves_old_or_new_file(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
     assert len(seen_versions) > 1, "the writer never replaced the file: the test proved nothing"
     assert strays >= 1, "no kill landed mid-write: the test proved nothing"
+
+
+def _count_fsyncs(monkeypatch):
+    calls = []
+    real = _atomic.os.fsync
+    monkeypatch.setattr(_atomic.os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    return calls
+
+
+def test_synced_together_defers_fsyncs_to_one_flush_at_the_end(tmp_path, monkeypatch):
+    fsyncs = _count_fsyncs(monkeypatch)
+    flushed = []
+    monkeypatch.setattr(_atomic, "_syncfs", lambda root: flushed.append(root) or True)
+    with _atomic.synced_together(tmp_path):
+        for i in range(5):
+            atomic_write_bytes(tmp_path / "a" / f"{i}.bin", bytes([i]) * 10)
+        with _atomic.synced_together(tmp_path):  # nested: joins the outer block
+            atomic_write_text(tmp_path / "b.txt", "x")
+        # atomic already: every file is whole and no temporary file is left
+        assert (tmp_path / "a" / "3.bin").read_bytes() == bytes([3]) * 10
+        assert not flushed and not fsyncs
+    assert flushed == [tmp_path] and not fsyncs
+    assert _no_temp(tmp_path)
+    # outside a block every write fsyncs its file and its directory again
+    atomic_write_text(tmp_path / "c.txt", "y")
+    assert len(fsyncs) == 2
+
+
+def test_synced_together_without_syncfs_fsyncs_each_file_and_directory(tmp_path, monkeypatch):
+    fsyncs = _count_fsyncs(monkeypatch)
+    monkeypatch.setattr(_atomic, "_syncfs", lambda root: False)
+    with _atomic.synced_together(tmp_path):
+        for i in range(3):
+            atomic_write_bytes(tmp_path / "a" / f"{i}.bin", b"z")
+        atomic_write_bytes(tmp_path / "b.bin", b"z")
+    assert len(fsyncs) == 4 + 2  # four files, two directories
+
+
+def test_syncfs_flushes_on_linux(tmp_path):
+    if sys.platform != "linux":
+        pytest.skip("syncfs(2) is Linux only; elsewhere synced_together fsyncs each file")
+    assert _atomic._syncfs(tmp_path) is True
