@@ -28,11 +28,14 @@ What a run does, in order:
    component sweep (equal but for the ``n_components`` of their final model) together, so
    that the executor scores them from one fit per fold; the others one by one. One bounded
    preprocessing cache (``cache_bytes``) is shared by the groups of a dataset. Each result
-   is stored in a fixed order: its artefacts (content-addressed), its ``manifest.yaml``
-   (atomically), its rows in ``predictions/<dataset>.parquet`` (the rows of a group in one
-   atomic append), and last its checkpoint in ``run.yaml``. A result is complete when it is
-   checkpointed; a manifest without a checkpoint marks a process killed in between, and
-   the resumed run recomputes that result without appending its rows a second time.
+   is stored in a fixed order: its artefacts (content-addressed), its ``graph.json`` and
+   its ``manifest.yaml`` (atomically), its rows in ``predictions/<dataset>.parquet``, and
+   last its checkpoint in ``run.yaml``. Results are committed in batches (every
+   ``NIRS_COMMIT_SECONDS`` (1 s) of computation, at the end of a dataset, and when the run stops
+   on an error or Ctrl-C): one fsync of the file system for the batch's files, one append
+   of its rows, one write of its checkpoints. A result is complete when it is checkpointed;
+   a manifest without a checkpoint marks a process killed in between, and the resumed run
+   recomputes that result without appending its rows a second time.
 4. **End**: ``completed``; on an error ``failed`` with the error recorded (and the error
    re-raised); on Ctrl-C ``paused`` (:class:`RunPaused`, a ``KeyboardInterrupt``, is raised).
 
@@ -51,6 +54,7 @@ import contextlib
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,6 +289,7 @@ def run(
     """
     if not isinstance(cache_bytes, int) or isinstance(cache_bytes, bool) or cache_bytes < 0:
         raise ConfigError(f"run: cache_bytes must be an integer >= 0; got {cache_bytes!r}.")
+    _commit_seconds()  # a bad NIRS_COMMIT_SECONDS fails before anything is written
     ws = _workspace(workspace, create=True)
     plans = _prepare_templates(templates)
     configs = _merge_configs(plans)
@@ -787,16 +792,37 @@ def _run_results(
             if not pending[data.name]:
                 continue
             cache = PreprocessingCache(max_bytes=cache_bytes)
-            for group in _groups(pending[data.name]):
-                if bar is not None:
-                    bar.set_postfix_str(f"{data.name}: {group[0][0].name}", refresh=False)
-                results = execute_batch([c for c, _ in group], data.dataset, cache=cache, run_id=run_id)
-                if len(results) != len(group):
-                    raise NirsError(
-                        f"execute_batch returned {len(results)} results for {len(group)} configs "
-                        f"of dataset {data.name!r}; expected one per config."
-                    )
-                entries.update(_store_group(ws, run_id, data.name, group, results, unsure, bar))
+            every = _commit_seconds()
+            done_items: list[tuple[PipelineConfig, str]] = []
+            done_results: list[Any] = []
+            last_commit = time.monotonic()
+
+            def commit(name: str, items: list, results: list) -> None:
+                if items:  # taken out first: a commit that fails is not tried again
+                    batch, outs = list(items), list(results)
+                    items.clear()
+                    results.clear()
+                    entries.update(_store_group(ws, run_id, name, batch, outs, unsure, bar))
+
+            try:
+                for group in _groups(pending[data.name]):
+                    if bar is not None:
+                        bar.set_postfix_str(f"{data.name}: {group[0][0].name}", refresh=False)
+                    results = execute_batch([c for c, _ in group], data.dataset, cache=cache, run_id=run_id)
+                    if len(results) != len(group):
+                        raise NirsError(
+                            f"execute_batch returned {len(results)} results for {len(group)} configs "
+                            f"of dataset {data.name!r}; expected one per config."
+                        )
+                    done_items.extend(group)
+                    done_results.extend(results)
+                    held = sum(len(b) for r in done_results for b in r.artifacts.values())
+                    if time.monotonic() - last_commit >= every or held >= COMMIT_BYTES:
+                        commit(data.name, done_items, done_results)
+                        last_commit = time.monotonic()
+            finally:
+                # also when a later group failed or was interrupted: what is computed is kept
+                commit(data.name, done_items, done_results)
             del cache
     return entries
 
@@ -815,6 +841,29 @@ def _progress_bar(total: int, enabled: bool, run_id: str) -> Iterator[Any]:
         bar.close()
 
 
+# Results are committed (stored, made durable, checkpointed) in batches: when the results
+# computed since the last commit are NIRS_COMMIT_SECONDS old (default 1 s; 0 commits after
+# every group), or hold COMMIT_BYTES of artefacts, and when a dataset's results are all
+# computed. A killed run loses at most that much work; a sweep of small fast configs pays for
+# one commit instead of one per config (each commit rewrites the predictions file and
+# run.yaml).
+COMMIT_SECONDS_ENV = "NIRS_COMMIT_SECONDS"
+COMMIT_BYTES = 64 << 20
+
+
+def _commit_seconds() -> float:
+    text = os.environ.get(COMMIT_SECONDS_ENV, "1")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(
+            f"environment variable {COMMIT_SECONDS_ENV}: expected a number of seconds >= 0; got {text!r}."
+        )
+    return value
+
+
 def _store_group(
     ws: Workspace,
     run_id: str,
@@ -824,9 +873,9 @@ def _store_group(
     unsure: set[str],
     bar: Any,
 ) -> dict[str, dict[str, Any]]:
-    """Store the results of one group. For each result: its artefacts, its graph, then its
-    manifest; then the group's prediction rows (one atomic append); all of these made durable
-    together; then the group's checkpoints (one write of ``run.yaml``)."""
+    """Store a batch of results. For each result: its artefacts, its graph, then its
+    manifest; then the batch's prediction rows (one atomic append); all of these made durable
+    together; then the batch's checkpoints (one write of ``run.yaml``)."""
     rows: list[dict[str, Any]] = []
     entries: dict[str, dict[str, Any]] = {}
     present = (

@@ -73,7 +73,9 @@ def _fsync_file(path: Path) -> None:
 
 
 # the files written inside the innermost synced_together() block (None outside any block)
-_DEFERRED: contextvars.ContextVar[list[Path] | None] = contextvars.ContextVar("nirs_deferred_sync", default=None)
+_DEFERRED: contextvars.ContextVar[list[Path] | None] = contextvars.ContextVar(
+    "nirs_deferred_sync", default=None
+)
 
 
 def _commit(tmp: Path, path: Path) -> None:

@@ -161,6 +161,17 @@ def test_a_bad_template_is_refused_before_anything_is_written(tmp_path, corn):
     assert Workspace(ws).run_ids() == []
 
 
+def test_a_bad_commit_interval_is_refused_before_anything_is_written(tmp_path, corn, monkeypatch):
+    ws = tmp_path / "ws"
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv("NIRS_COMMIT_SECONDS", bad)
+        with pytest.raises(
+            ConfigError, match=rf"NIRS_COMMIT_SECONDS: expected a number of seconds >= 0; got '{bad}'"
+        ):
+            run(templates=[SMALL], datasets=[corn], workspace=ws, progress=False)
+    assert not ws.exists() or Workspace(ws).run_ids() == []
+
+
 def test_a_missing_data_path_is_refused_before_anything_is_written(tmp_path, corn):
     ws = tmp_path / "ws"
     with pytest.raises(DataError, match=r"nowhere: data path not found \(datasets\[1\]\)"):
@@ -220,6 +231,7 @@ def test_interrupt_pauses_and_resume_appends_no_duplicate(tmp_path, corn, corn_r
         return real(self, run_id, dataset, config_ids)
 
     monkeypatch.setattr(Workspace, "add_checkpoints", interrupted)
+    monkeypatch.setenv("NIRS_COMMIT_SECONDS", "0")  # commit after every group
     with pytest.raises(RunPaused) as info:
         run(templates=[SWEEP], datasets=[corn], workspace=ws, progress=False)
     assert isinstance(info.value, KeyboardInterrupt)

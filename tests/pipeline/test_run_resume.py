@@ -45,6 +45,7 @@ def _start_and_signal(ws, corn, sig):
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env={**os.environ, "NIRS_COMMIT_SECONDS": "0"},  # commit after every group
     )
     deadline = time.monotonic() + 60
     signalled = None
