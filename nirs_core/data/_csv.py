@@ -176,7 +176,7 @@ def _sniff_delimiter(lines: list[str], hint: str | None) -> tuple[str | None, st
     line number, rather than changing the delimiter)."""
     scores: dict[str, float] = {}
     for d in DELIMITERS:
-        counts = [len(row) for row in _split(lines, d)]
+        counts = [len(row) for row in csv.reader(lines, delimiter=d)]
         if counts[0] > 1:
             scores[d] = sum(c == counts[0] for c in counts) / len(counts)
     good = [d for d in DELIMITERS if scores.get(d, 0.0) >= 0.5]
@@ -196,8 +196,11 @@ def _sniff_delimiter(lines: list[str], hint: str | None) -> tuple[str | None, st
 def _sniff_decimal(rows: list[list[str]], delimiter: str | None, hint: str | None) -> tuple[str, str]:
     if delimiter == ",":
         return ".", "'.': the delimiter is ','"
-    # one regex scan over all the sniffed cells, one per line (a cell cannot hold a newline)
-    text = "\n".join(cell.strip().strip('"') for row in rows for cell in row)
+    # one regex scan over all the sniffed cells, one per line (a cell cannot hold a newline);
+    # the cells are stripped of spaces already (_split), of quotes here when there are any
+    text = "\n".join("\n".join(row) for row in rows)
+    if '"' in text:
+        text = "\n".join(cell.strip().strip('"') for row in rows for cell in row)
     comma = len(_COMMA_DECIMAL.findall(text)) if "," in text else 0
     dot = len(_DOT_DECIMAL.findall(text))
     if comma and not dot:

@@ -71,6 +71,7 @@ stack
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -758,6 +759,12 @@ def _check_model(est: Any, env: Env, path: str) -> None:
         )
 
 
+def _replay_function(est: Any) -> Any:
+    """The kernel function a fitted model's ``replay_spec()`` names (``"module:function"``)."""
+    module_name, _, func_name = est.replay_spec()[0].partition(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
 def _pls_sweep(est: Any, op: dict, lane: Flow, block: Block, env: Env, label: str | None):
     """One fit per distinct algorithm with the largest n_components, predictions for every
     swept n_components from its coefficient path (bit-identical to a fit with that count)."""
@@ -779,8 +786,14 @@ def _pls_sweep(est: Any, op: dict, lane: Flow, block: Block, env: Env, label: st
         env.stats["fits"] += 1
         arr, idx = block.row_index(mask)
 
-        def predict_all(X: np.ndarray, big: Any = big, values: list[int] = values) -> np.ndarray:
-            return np.hstack([big.predict(X, n_components=a).reshape(X.shape[0], -1) for a in values])
+        kernel_fn = _replay_function(big)
+
+        def predict_all(
+            X: np.ndarray, big: Any = big, values: list[int] = values, fn: Any = kernel_fn
+        ) -> np.ndarray:
+            # the replay kernel itself, as predict(X, n_components=a) calls it, without
+            # re-validating the block for every count
+            return np.hstack([fn(X, **big._replay_kwargs(a)).reshape(X.shape[0], -1) for a in values])
 
         # the rows to predict are gathered once (block by block) for every count
         all_preds = map_rows(predict_all, arr, idx)

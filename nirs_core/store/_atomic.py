@@ -38,6 +38,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_yaml",
     "cleanup_partial",
+    "dump_yaml",
     "is_partial_name",
     "synced_together",
 ]
@@ -160,10 +161,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; return the path."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_path_for(target)
     try:
-        with open(tmp, "xb") as handle:
+        try:
+            handle = open(tmp, "xb")
+        except FileNotFoundError:  # the folder is new (checked only then: one syscall less)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(tmp, "xb")
+        with handle:
             handle.write(data)
         _commit(tmp, target)
     except BaseException:
@@ -184,10 +189,104 @@ YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# Plain data (mappings with string keys, lists, str, int, float, bool, None) is emitted here
+# directly: PyYAML's representer is pure Python and dominated the cost of storing a run's small
+# files. Strings that YAML 1.1 would read as anything but the same string (numbers, dates,
+# yes/no, null, anything with ':' or '#', leading or trailing spaces…) are written as JSON
+# double-quoted strings, which YAML reads verbatim; floats carry a '.' as YAML 1.1 requires.
+# Anything else (a tuple, a numpy scalar, a non-string key) goes to PyYAML unchanged.
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*(?: [A-Za-z0-9_./()-]+)*")
+_YAML11_WORDS = frozenset(
+    "y yes n no true false on off null".split()
+)  # compared lower-cased: each spelling YAML 1.1 reads as a bool or null
+
+
+class _NotPlain(TypeError):
+    pass
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is float:
+        if value != value:
+            return ".nan"
+        if value in (float("inf"), float("-inf")):
+            return ".inf" if value > 0 else "-.inf"
+        text = repr(value)
+        if "." not in text:  # 1e-05 -> 1.0e-05 (YAML 1.1 floats need a dot)
+            mantissa, _, exponent = text.partition("e")
+            text = f"{mantissa}.0" + (f"e{exponent}" if exponent else "")
+        return text
+    if type(value) is str:
+        if _PLAIN.fullmatch(value) and value.lower() not in _YAML11_WORDS:
+            return value
+        # non-printable characters (line breaks, U+2028, a BOM…) as \u escapes: YAML would
+        # fold or strip some of them inside quotes
+        return json.dumps(value, ensure_ascii=not value.isprintable())
+    raise _NotPlain(type(value).__name__)
+
+
+def _yaml_lines(value: Any, indent: str, out: list[str], prefix: str) -> None:
+    """Append the block-style lines of ``value``; ``prefix`` starts its first line."""
+    if type(value) is dict and value:
+        first = True
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain("key")
+            lead = prefix if first else indent
+            first = False
+            name = _yaml_scalar(key)
+            if (type(item) is dict or type(item) is list) and item:
+                out.append(f"{lead}{name}:")
+                _yaml_lines(
+                    item,
+                    indent + ("  " if type(item) is dict else ""),
+                    out,
+                    indent + ("  " if type(item) is dict else ""),
+                )
+            else:
+                out.append(f"{lead}{name}: {_yaml_empty_or_scalar(item)}")
+    elif type(value) is list and value:
+        first = True
+        for item in value:
+            lead = prefix if first else indent
+            first = False
+            if (type(item) is dict or type(item) is list) and item:
+                _yaml_lines(item, indent + "  ", out, lead + "- ")
+            else:
+                out.append(f"{lead}- {_yaml_empty_or_scalar(item)}")
+    else:
+        out.append(f"{prefix}{_yaml_empty_or_scalar(value)}")
+
+
+def _yaml_empty_or_scalar(value: Any) -> str:
+    if type(value) is dict:
+        return "{}"
+    if type(value) is list:
+        return "[]"
+    return _yaml_scalar(value)
+
+
+def dump_yaml(data: Any) -> str:
+    """``data`` as block-style YAML, keys in insertion order (see the note above)."""
+    try:
+        lines: list[str] = []
+        _yaml_lines(data, "", lines, "")
+        return "\n".join(lines) + "\n"
+    except _NotPlain:
+        return yaml.dump(
+            data, Dumper=YAML_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=False
+        )
+
+
 def atomic_write_yaml(path: str | os.PathLike[str], data: Any) -> Path:
     """Write ``data`` as block-style YAML (keys in insertion order) atomically; return the path."""
-    text = yaml.dump(data, Dumper=YAML_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    return atomic_write_text(path, text)
+    return atomic_write_text(path, dump_yaml(data))
 
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2) -> Path:

@@ -262,7 +262,11 @@ class Workspace:
         and return its sha256."""
         sha = hashlib.sha256(data).hexdigest()
         path = self.artifact_path(sha, ext)
-        if not (path.is_file() and path.stat().st_size == len(data)):
+        try:
+            stored = os.stat(path).st_size == len(data)
+        except FileNotFoundError:
+            stored = False
+        if not stored:
             atomic_write_bytes(path, data)
         return sha
 
