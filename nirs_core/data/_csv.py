@@ -35,6 +35,8 @@ _DELIMITER_NAMES = {"\t": "tab", ";": "';'", ",": "','"}
 # file (700+ columns) cheap.
 _SNIFF_LINES = 20
 _SNIFF_MAX_BYTES = 16 << 20
+_SNIFF_CELLS = 4096
+_SNIFF_MIN_ROWS = 5
 _COMMA_DECIMAL = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$", re.MULTILINE)
 _DOT_DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?$", re.MULTILINE)
 STRICT, NUMBER, TEXT = "strict", "number", "text"  # column kinds: spectra/targets, other numbers, text
@@ -341,7 +343,10 @@ def sniff(
                 reasons["delimiter"] = (
                     "single column: commas read as decimal marks like the dataset's other files"
                 )
-    rows = _split(sniff_lines, delimiter)
+    # the decimal mark, the header and the column kinds need a few rows, not 20 rows of a
+    # wide file: about _SNIFF_CELLS cells are parsed (at least _SNIFF_MIN_ROWS data rows)
+    width = len(next(csv.reader(sniff_lines[:1], delimiter=delimiter))) if delimiter else 1
+    rows = _split(sniff_lines[: 1 + max(_SNIFF_MIN_ROWS, _SNIFF_CELLS // max(width, 1))], delimiter)
     if decimal is not None:
         if decimal not in (".", ","):
             raise DataError(f"{path}: decimal must be '.' or ','; got {decimal!r}.")

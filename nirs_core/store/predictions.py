@@ -372,48 +372,53 @@ def summarize(table: pa.Table | pl.DataFrame, *, top_k: int = DEFAULT_TOP_K) -> 
     summary["facets"]["metrics"] = sorted(frame["metric"].unique().to_list())
     names = frame.select("config_id", "config_name").unique(subset="config_id", keep="first")
     summary["configs"] = dict(zip(names["config_id"], names["config_name"]))
+    # every metric's statistics in one query, and the refit rows read once for the rankings
+    # (a query per metric and per statistic cost more than the rows themselves)
+    aggs = []
     for metric in SCORE_COLUMNS:
         col = pl.col(metric)
-        stats = (
-            frame.filter(col.is_not_null())
-            .group_by("partition")
-            .agg(
-                count=col.is_finite().sum(),
-                n_nonfinite=(~col.is_finite()).sum(),
-                min=col.filter(col.is_finite()).min(),
-                max=col.filter(col.is_finite()).max(),
-                sum=col.filter(col.is_finite()).sum(),
-            )
-        )
-        if stats.height:
-            summary["scores"][metric] = {
-                row["partition"]: {
-                    "count": int(row["count"]),
-                    "n_nonfinite": int(row["n_nonfinite"]),
-                    "min": row["min"],
-                    "max": row["max"],
-                    "sum": float(row["sum"]) if row["count"] else 0.0,
-                }
-                for row in stats.iter_rows(named=True)
+        finite = col.filter(col.is_finite())
+        aggs += [
+            col.is_not_null().sum().alias(f"{metric}\0present"),
+            col.is_finite().sum().alias(f"{metric}\0count"),
+            (col.is_not_null() & ~col.is_finite()).sum().alias(f"{metric}\0n_nonfinite"),
+            finite.min().alias(f"{metric}\0min"),
+            finite.max().alias(f"{metric}\0max"),
+            finite.sum().alias(f"{metric}\0sum"),
+        ]
+    for row in frame.group_by("partition").agg(aggs).iter_rows(named=True):
+        for metric in SCORE_COLUMNS:
+            if not row[f"{metric}\0present"]:
+                continue
+            count = int(row[f"{metric}\0count"])
+            summary["scores"].setdefault(metric, {})[row["partition"]] = {
+                "count": count,
+                "n_nonfinite": int(row[f"{metric}\0n_nonfinite"]),
+                "min": row[f"{metric}\0min"],
+                "max": row[f"{metric}\0max"],
+                "sum": float(row[f"{metric}\0sum"]) if count else 0.0,
             }
-        ranked = frame.filter((pl.col("fold") < 0) & col.is_finite())
-        if ranked.height:
-            per_partition: dict[str, list[dict[str, Any]]] = {}
-            for row in ranked.select(
-                "partition", "config_id", "config_name", "run_id", "model", "fold", metric
-            ).iter_rows(named=True):
-                entry = {
+    refits = frame.filter(pl.col("fold") < 0).select(
+        "partition", "config_id", "config_name", "run_id", "model", "fold", *SCORE_COLUMNS
+    )
+    per_metric: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for row in refits.iter_rows(named=True):
+        for metric in SCORE_COLUMNS:
+            value = row[metric]
+            if value is None or not math.isfinite(value):
+                continue
+            per_metric.setdefault(metric, {}).setdefault(row["partition"], []).append(
+                {
                     "config_id": row["config_id"],
                     "config_name": row["config_name"],
                     "run_id": row["run_id"],
                     "model": row["model"],
                     "fold": int(row["fold"]),
-                    "score": float(row[metric]),
+                    "score": float(value),
                 }
-                per_partition.setdefault(row["partition"], []).append(entry)
-            summary["top_k"]["rankings"][metric] = {
-                p: _top(metric, e, top_k) for p, e in per_partition.items()
-            }
+            )
+    for metric, per_partition in per_metric.items():
+        summary["top_k"]["rankings"][metric] = {p: _top(metric, e, top_k) for p, e in per_partition.items()}
     return _finalize(summary)
 
 
