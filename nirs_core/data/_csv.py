@@ -92,6 +92,12 @@ def _number_grid(rows: list[list[str]], decimal: str) -> tuple[np.ndarray, np.nd
     return values.reshape(n, p), is_number.reshape(n, p)
 
 
+def _numbers_or_none(cells: list[str], decimal: str) -> list[float | None]:
+    """:func:`parse_number` of each cell (one numpy parse when they all are numbers)."""
+    values, is_number = _number_grid([cells], decimal)
+    return [float(v) if ok else None for v, ok in zip(values[0].tolist(), is_number[0].tolist())]
+
+
 def float_block(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
     """``columns`` of ``frame`` as one C-ordered float64 array (nulls as NaN). Without a
     ``select`` when they are all the frame's columns in order, the usual case of a spectra
@@ -178,7 +184,11 @@ def _sniff_delimiter(lines: list[str], hint: str | None) -> tuple[str | None, st
     line number, rather than changing the delimiter)."""
     scores: dict[str, float] = {}
     for d in DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=d)]
+        # a line without quotes has one field more than delimiters; csv parses the others
+        counts = [
+            line.count(d) + 1 if '"' not in line else len(next(csv.reader([line], delimiter=d)))
+            for line in lines
+        ]
         if counts[0] > 1:
             scores[d] = sum(c == counts[0] for c in counts) / len(counts)
     good = [d for d in DELIMITERS if scores.get(d, 0.0) >= 0.5]
@@ -254,7 +264,7 @@ def _decide_header(first: list[str], rest: list[list[str]], decimal: str) -> tup
     """(header?, reason, numeric-column flags) from the first row and the following rows."""
     p = len(first)
     rest = [r for r in rest if len(r) == p]
-    first_num = [parse_number(c, decimal) for c in first]
+    first_num = _numbers_or_none(first, decimal)
     rest_grid, rest_is_number = _number_grid(rest, decimal)
     if rest:
         col_numeric = (rest_is_number.sum(axis=0) * 2 >= len(rest)).tolist()
@@ -399,7 +409,7 @@ def read_table(
     p = sn.n_columns
     if sn.header:
         names = [c.strip().strip('"') for c in sn.first_line]
-        header_values = [parse_number(c, sn.decimal) for c in names]
+        header_values = _numbers_or_none(names, sn.decimal)
         for j, nm in enumerate(names):
             if nm == "":
                 raise DataError(
