@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from nirs_core.data.identity import identity
 from nirs_core.data.wavelengths import Axis, infer_unit, normalise_unit, validate_axis
 from nirs_core.errors import DataError
 
@@ -41,8 +42,6 @@ __all__ = ["FORMAT_VERSION", "LAYOUTS", "SpectroDataset"]
 FORMAT_VERSION = 1
 LAYOUTS = ("2d", "2d_interlaced", "3d", "3d_transpose")
 RAW = "raw"
-_HASH_CHUNK = 1 << 20
-_QUICK_BYTES = 1 << 16
 
 
 @dataclass
@@ -76,22 +75,6 @@ def _as_rows_array(values, n: int, what: str, dtype=None) -> np.ndarray:
     if arr.ndim != 1 or arr.shape[0] != n:
         raise DataError(f"SpectroDataset: {what} must have one value per row ({n}); got shape {arr.shape}.")
     return arr
-
-
-def _file_digest(path: Path) -> tuple[str, int, str]:
-    """(sha256, size, quick hash) of one file; the quick hash reads the first and last 64 KiB."""
-    size = path.stat().st_size
-    full = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            full.update(chunk)
-        quick = hashlib.sha256(str(size).encode())
-        fh.seek(0)
-        quick.update(fh.read(_QUICK_BYTES))
-        if size > _QUICK_BYTES:
-            fh.seek(max(size - _QUICK_BYTES, _QUICK_BYTES))
-            quick.update(fh.read(_QUICK_BYTES))
-    return full.hexdigest(), size, quick.hexdigest()
 
 
 def infer_task(values: pl.Series) -> tuple[str, str]:
@@ -990,18 +973,29 @@ class SpectroDataset:
         if self._identity is not None:
             return self._identity
         if self.files:
-            digests = []
-            for f in sorted(self.files, key=lambda p: p.name):
-                if not f.exists():
-                    raise DataError(f"{f}: file not found while hashing dataset {self.name!r}.")
-                digests.append((f.name, *_file_digest(f)))
-            if len(digests) == 1:
-                sha, size, quick = digests[0][1:]
-            else:
-                sha = hashlib.sha256("".join(f"{n} {s}\n" for n, s, _, _ in digests).encode()).hexdigest()
-                size = sum(d[2] for d in digests)
-                quick = hashlib.sha256("".join(f"{n} {q}\n" for n, _, _, q in digests).encode()).hexdigest()
-            self._identity = {"sha256": sha, "file_size": int(size), "quick_hash": quick, "hash_of": "files"}
+            # the file or folder it was loaded from, hashed as the workspace registry hashes it
+            # (nirs_core.data.identity), so that both name a dataset by the same sha256
+            missing = [f for f in self.files if not Path(f).exists()]
+            if missing:
+                raise DataError(f"{missing[0]}: file not found while hashing dataset {self.name!r}.")
+            source = Path(self.path) if self.path is not None and Path(self.path).exists() else None
+            if source is None:
+                parents = {Path(f).parent for f in self.files}
+                source = (
+                    self.files[0] if len(self.files) == 1 else (parents.pop() if len(parents) == 1 else None)
+                )
+            if source is None:
+                raise DataError(
+                    f"dataset {self.name!r}: its files {[str(f) for f in self.files]} are in several folders "
+                    "and it has no path; expected one file or one folder to hash."
+                )
+            found = identity(source)
+            self._identity = {
+                "sha256": found["sha256"],
+                "file_size": int(found["size"]),
+                "quick_hash": found["quick_hash"],
+                "hash_of": found["kind"],
+            }
         else:
             h = hashlib.sha256()
             for s in self._sources:
@@ -1038,7 +1032,7 @@ class SpectroDataset:
         lines = [f"SpectroDataset {self.name!r}"]
         if self.path is not None:
             lines.append(f"  path: {self.path}")
-        if md["hash_of"] == "files":
+        if md["hash_of"] != "arrays":  # a file or a folder
             lines.append(
                 f"  sha256: {md['sha256'][:16]}…  size: {md['file_size']} bytes  quick hash: {md['quick_hash'][:12]}…"
             )

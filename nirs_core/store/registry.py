@@ -15,19 +15,14 @@ Resolution of an entry, cheapest test first:
    whose full sha256 matches → ``moved`` (path updated, old path kept in ``previous_paths``);
 3. otherwise → ``missing`` (the entry stays, marked missing).
 
-Hashes. A file's *quick hash* is the sha256 of its size (8 bytes, little-endian), its first
-64 KiB and its last 64 KiB (the whole file when it is smaller than 128 KiB); its *sha256* is
-the sha256 of its bytes. A folder's hashes cover its files in sorted relative-path order, each
-as ``relative/path`` (POSIX), NUL, size, NUL, then its quick hash (for the folder's quick hash)
-or its content (for the folder's sha256); names starting with ``.`` (``.DS_Store``, temporary
-files) are ignored, and a folder's size is the sum of its files' sizes.
+Hashes: :mod:`nirs_core.data.identity` (the one definition of a dataset's identity, which
+:meth:`SpectroDataset.get_metadata` reports too).
 
 Every change is written atomically under the workspace lock ``datasets``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -38,6 +33,7 @@ from typing import Any, Literal
 
 import yaml
 
+from nirs_core.data.identity import QUICK_HASH_BYTES, Kind, content_size, full_hash, kind_of, quick_hash
 from nirs_core.errors import ConfigError
 from nirs_core.store._atomic import YAML_LOADER, atomic_write_yaml
 from nirs_core.store.lock import DEFAULT_TIMEOUT, workspace_lock
@@ -52,88 +48,13 @@ __all__ = [
     "quick_hash",
 ]
 
-QUICK_HASH_BYTES = 64 * 1024
-_CHUNK = 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 REGISTRY_VERSION = 1
-Kind = Literal["file", "folder"]
 Status = Literal["active", "moved", "missing"]
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# ----------------------------------------------------------------------------- hashing
-
-
-def _folder_files(folder: Path) -> list[tuple[str, Path]]:
-    """(relative POSIX path, path) of the files of ``folder``, sorted, dot-names skipped."""
-    files = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            path = Path(dirpath) / name
-            if not name.startswith(".") and path.is_file():
-                files.append((path.relative_to(folder).as_posix(), path))
-    return sorted(files)
-
-
-def _kind(path: Path) -> Kind:
-    return "folder" if path.is_dir() else "file"
-
-
-def content_size(path: str | os.PathLike[str]) -> int:
-    """Bytes of a file, or of all the (non-dot) files of a folder."""
-    p = Path(path)
-    if p.is_dir():
-        return sum(f.stat().st_size for _, f in _folder_files(p))
-    return p.stat().st_size
-
-
-def _file_quick_hash(path: Path) -> bytes:
-    size = path.stat().st_size
-    digest = hashlib.sha256(size.to_bytes(8, "little"))
-    with open(path, "rb") as handle:
-        if size <= 2 * QUICK_HASH_BYTES:
-            digest.update(handle.read())
-        else:
-            digest.update(handle.read(QUICK_HASH_BYTES))
-            handle.seek(size - QUICK_HASH_BYTES)
-            digest.update(handle.read(QUICK_HASH_BYTES))
-    return digest.digest()
-
-
-def _file_sha256(path: Path, digest: Any = None) -> Any:
-    digest = hashlib.sha256() if digest is None else digest
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest
-
-
-def quick_hash(path: str | os.PathLike[str]) -> str:
-    """Hex quick hash of a file or folder (see the module docstring)."""
-    p = Path(path)
-    if not p.is_dir():
-        return _file_quick_hash(p).hex()
-    digest = hashlib.sha256(b"folder\0")
-    for rel, f in _folder_files(p):
-        digest.update(f"{rel}\0{f.stat().st_size}\0".encode())
-        digest.update(_file_quick_hash(f))
-    return digest.hexdigest()
-
-
-def full_hash(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes, or of a folder's files with their relative names."""
-    p = Path(path)
-    if not p.is_dir():
-        return _file_sha256(p).hexdigest()
-    digest = hashlib.sha256(b"folder\0")
-    for rel, f in _folder_files(p):
-        digest.update(f"{rel}\0{f.stat().st_size}\0".encode())
-        _file_sha256(f, digest)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- entries
@@ -264,7 +185,7 @@ class DatasetRegistry:
         candidate = DatasetEntry(
             name=name,
             path=str(source),
-            kind=_kind(source),
+            kind=kind_of(source),
             size=content_size(source),
             quick_hash=quick_hash(source),
             sha256=sha,
@@ -333,8 +254,8 @@ def _matches_at(entry: DatasetEntry, path: Path, verify: bool) -> str | None:
     hash with ``verify``); else why not."""
     if not path.exists():
         return f"{path} does not exist"
-    if _kind(path) != entry.kind:
-        return f"{path} is a {_kind(path)}, expected a {entry.kind}"
+    if kind_of(path) != entry.kind:
+        return f"{path} is a {kind_of(path)}, expected a {entry.kind}"
     size = content_size(path)
     if size != entry.size:
         return f"{path} has {size} bytes, expected {entry.size}"

@@ -13,8 +13,9 @@ import polars as pl
 import pytest
 from sklearn.model_selection import GroupKFold, KFold
 
-from nirs_core.data import SpectroDataset
+from nirs_core.data import SpectroDataset, load
 from nirs_core.errors import DataError
+from nirs_core.store.registry import DatasetRegistry
 
 
 @pytest.fixture
@@ -242,12 +243,33 @@ def test_file_identity_matches_hashlib(tmp_path):
     f.write_bytes(payload)
     ds = SpectroDataset.from_arrays(np.ones((2, 2)), None, files=[f], path=f)
     md = ds.get_metadata()
-    assert md["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert md["sha256"] == hashlib.sha256(payload).hexdigest() and md["hash_of"] == "file"
     assert md["file_size"] == len(payload)
-    quick = hashlib.sha256(str(len(payload)).encode())
+    # size (8 bytes, little-endian), first and last 64 KiB
+    quick = hashlib.sha256(len(payload).to_bytes(8, "little"))
     quick.update(payload[:65536])
     quick.update(payload[-65536:])
     assert md["quick_hash"] == quick.hexdigest()
+
+
+def test_folder_identity_is_the_registry_identity(tmp_path):
+    """A dataset loaded from a folder and the workspace registry name it by the same sha256:
+    the files in sorted relative-path order, each as name, NUL, size, NUL, content."""
+    folder = tmp_path / "corn"
+    folder.mkdir()
+    files = {"Xcal.csv": b"1000,1002\n0.5,0.25\n0.4,0.3\n", "Ycal.csv": b"y\n1.5\n2.5\n"}
+    for name, payload in files.items():
+        (folder / name).write_bytes(payload)
+    (folder / ".DS_Store").write_bytes(b"ignored")
+    ds = load(folder)
+    md = ds.get_metadata()
+    expected = hashlib.sha256(b"folder\0")
+    for name in sorted(files):
+        expected.update(f"{name}\0{len(files[name])}\0".encode() + files[name])
+    assert md["sha256"] == expected.hexdigest() and md["hash_of"] == "folder"
+    assert md["file_size"] == sum(len(b) for b in files.values())
+    entry = DatasetRegistry(tmp_path / "ws").register(folder, "corn")
+    assert (entry.sha256, entry.quick_hash, entry.size) == (md["sha256"], md["quick_hash"], md["file_size"])
 
 
 def test_save_load_round_trip_is_bit_exact(corn_ds, tmp_path):
