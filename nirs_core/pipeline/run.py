@@ -939,18 +939,11 @@ def _configs_with_rows(ws: Workspace, run_id: str, dataset: str) -> set[str]:
 
 
 def _read_manifest(ws: Workspace, run_id: str, dataset: str, config_id: str) -> dict[str, Any]:
-    path = ws.manifest_path(run_id, dataset, config_id)
+    """``ws.read_manifest``, a missing manifest being a ``ConfigError`` like a corrupt one."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no manifest for result {dataset}/{config_id} of run {run_id!r}."
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc}).") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping; got {type(data).__name__}.")
-    return data
+        return ws.read_manifest(run_id, dataset, config_id)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 # ----------------------------------------------------------------------------- helpers
