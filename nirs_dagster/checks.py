@@ -143,8 +143,11 @@ def predictions_beat_mean(context: dg.AssetCheckExecutionContext, predictions: A
     if len(keys) > 1:
         # A run over several partitions records the check once per partition, so that each
         # partition shows its own result and automation downstream sees which ones passed.
-        # (The target materialisation type is internal, but it is the documented type of
-        # AssetCheckEvaluation's target_materialization_data parameter.)
+        # Dagster 1.13 has no public way to do this: AssetCheckResult has no partition, and an
+        # AssetCheckEvaluation counts for a partition's latest materialisation (what
+        # AutomationCondition.all_deps_blocking_checks_passed reads) only with its
+        # target_materialization_data, whose type is not exported by ``dagster`` (it is the
+        # documented type of that public parameter).
         from dagster._core.definitions.asset_checks.asset_check_evaluation import (
             AssetCheckEvaluationTargetMaterializationData,
         )

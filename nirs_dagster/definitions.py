@@ -17,7 +17,7 @@ from nirs_dagster.checks import model_bundle_replays, predictions_beat_mean, spe
 from nirs_dagster.io_managers import NirsIOManager
 from nirs_dagster.resources import NirsResource
 from nirs_dagster.schedules import retrain_job, weekly_retrain_schedule
-from nirs_dagster.sensors import nirs_automation_sensor, nirs_inbox_sensor
+from nirs_dagster.sensors import nirs_automation_sensor, nirs_inbox_sensor, nirs_results_sensor
 
 __all__ = ["build_defs", "defs"]
 
@@ -29,7 +29,7 @@ def build_defs(nirs: NirsResource | None = None, executor: Any = dg.in_process_e
         assets=ALL_ASSETS,
         asset_checks=[spectra_valid, predictions_beat_mean, model_bundle_replays],
         jobs=[retrain_job],
-        sensors=[nirs_inbox_sensor, nirs_automation_sensor],
+        sensors=[nirs_inbox_sensor, nirs_results_sensor, nirs_automation_sensor],
         schedules=[weekly_retrain_schedule],
         resources={"nirs": nirs, "io_manager": NirsIOManager(nirs=nirs)},
         executor=executor,

@@ -1,5 +1,6 @@
 """Weekly retraining: every registered dataset's ``spectra`` is materialised again (re-read and
-re-validated), and declarative automation retrains everything downstream of it."""
+re-validated), and the sensors retrain everything downstream of it (``nirs_results_sensor`` the
+results of every config, declarative automation the leaderboard, datasheet and bundle)."""
 
 import dagster as dg
 

@@ -11,39 +11,68 @@ sha256 of each template's text, so only what is new or changed is acted on:
 - a new dataset is added to the ``dataset`` partitions; a new or changed dataset gets a run of
   its ``spectra`` partition.
 
-Everything downstream (``preprocessed`` → ``fitted_pipeline`` → ``predictions`` for every
-``dataset × config``, then ``leaderboard``, ``datasheet`` and ``model_bundle``) is requested by
-declarative automation (``AutomationCondition.eager()`` on those assets, evaluated by
-:data:`nirs_automation_sensor`): when ``spectra`` of a dataset is materialised, or when new
-config partitions appear, the missing or outdated results are requested as one backfill, in which
-each asset's single-run backfill policy makes one run per asset for all the configs of a dataset.
+Everything downstream is requested as runs that the sensors launch directly, never through the
+backfill daemon (its loop, 30 s and fixed, dominated the time from a dropped dataset to its
+leaderboard):
+
+- :data:`nirs_results_sensor` asks the instance, per dataset, which ``dataset × config``
+  results are missing or older than the dataset's latest ``spectra`` (whose run, with its
+  blocking check, succeeded), leaves out those a run is already making, and requests one run
+  of ``preprocessed`` → ``fitted_pipeline`` → ``predictions`` (with the ``predictions`` check)
+  per dataset over exactly those configs: a partition range (the run tags a single-run backfill
+  sets), in which the engine is called once for the batch. A new dataset, a changed dataset, the
+  weekly retrain and the configs of a new or changed template all end up here.
+- ``leaderboard``, ``datasheet`` and ``model_bundle`` keep declarative automation
+  (``AutomationCondition.eager()``, gated on the blocking checks), evaluated by
+  :data:`nirs_automation_sensor`, which requests one run per dataset (``emit_backfills=False``:
+  these assets have one partition per dataset, so nothing is lost by not batching them).
+
+Every sensor is on by default. The daemon evaluates sensors and automation every 5 s, and with
+``dagster_home/dagster.yaml`` it takes queued runs every second.
 """
 
 import hashlib
 import json
+from collections.abc import Sequence
 
 import dagster as dg
 
 from nirs_core.errors import ConfigError
 from nirs_core.store.registry import quick_hash
 from nirs_dagster.assets.data import spectra
+from nirs_dagster.assets.modelling import fitted_pipeline, predictions, preprocessed
+from nirs_dagster.assets.reporting import datasheet, leaderboard, model_bundle
 from nirs_dagster.partitions import (
     ConfigCatalogue,
     config_partitions,
     dataset_partitions,
     discover_datasets,
     discover_templates,
+    result_partitions,
 )
 from nirs_dagster.resources import NirsResource
 
-__all__ = ["nirs_automation_sensor", "nirs_inbox_sensor"]
+__all__ = [
+    "contiguous_segments",
+    "nirs_automation_sensor",
+    "nirs_inbox_sensor",
+    "nirs_results_sensor",
+    "results_requests",
+]
+
+# The sensor daemon loops every 5 s; a lower minimum lets every loop evaluate the sensor.
+_EVERY_LOOP = 1
+_RANGE_START = "dagster/asset_partition_range_start"
+_RANGE_END = "dagster/asset_partition_range_end"
+_RESULT_ASSETS = [preprocessed, fitted_pipeline, predictions]
+_PREDICTIONS_CHECK = dg.AssetCheckKey(predictions.key, "predictions_beat_mean")
 
 
 @dg.sensor(
     name="nirs_inbox_sensor",
     target=[spectra],
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=10,
+    minimum_interval_seconds=_EVERY_LOOP,
 )
 def nirs_inbox_sensor(context: dg.SensorEvaluationContext, nirs: NirsResource) -> dg.SensorResult:
     """Registers new datasets and templates as partitions and requests ``spectra`` runs."""
@@ -90,10 +119,110 @@ def nirs_inbox_sensor(context: dg.SensorEvaluationContext, nirs: NirsResource) -
     )
 
 
+def contiguous_segments(ordered: Sequence[str], wanted: set[str]) -> list[list[str]]:
+    """The items of ``ordered`` that are in ``wanted``, as maximal runs of neighbours (a
+    partition range covers neighbours only)."""
+    segments: list[list[str]] = []
+    current: list[str] = []
+    for item in ordered:
+        if item in wanted:
+            current.append(item)
+        elif current:
+            segments.append(current)
+            current = []
+    if current:
+        segments.append(current)
+    return segments
+
+
+def _materialized_since(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partitions: list[str], storage_id: int
+) -> set[str]:
+    found: set[str] = set()
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=asset_key, asset_partitions=partitions, after_storage_id=storage_id
+            ),
+            limit=1000,
+            cursor=cursor,
+        )
+        found.update(record.partition_key for record in page.records if record.partition_key)
+        if not page.has_more:
+            return found
+        cursor = page.cursor
+
+
+def results_requests(
+    instance: dg.DagsterInstance, dataset: str, configs: Sequence[str]
+) -> list[dg.RunRequest]:
+    """The runs that bring the results of ``dataset`` up to date: one per neighbouring range of
+    the configs (in partition order) whose ``predictions`` are missing or older than the
+    dataset's latest ``spectra`` and that no run is making. None while that ``spectra`` is being
+    made or its run did not succeed (a failed blocking check fails the run)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=spectra.key, asset_partitions=[dataset]), limit=1
+    ).records
+    if not records or not configs:
+        return []
+    latest = records[0]
+    run = instance.get_run_by_id(latest.run_id)
+    if run is None or run.status != dg.DagsterRunStatus.SUCCESS:
+        return []
+    in_progress = dg.AssetPartitionStatus.IN_PROGRESS
+    if (instance.get_status_by_partition(spectra.key, [dataset], dataset_partitions) or {}).get(
+        dataset
+    ) == in_progress:
+        return []  # a newer spectra is on its way
+    keys = {str(dg.MultiPartitionKey({"dataset": dataset, "config": c})): c for c in configs}
+    status = instance.get_status_by_partition(predictions.key, list(keys), result_partitions) or {}
+    fresh = _materialized_since(instance, predictions.key, list(keys), latest.storage_id)
+    todo = {c for key, c in keys.items() if key not in fresh and status.get(key) != in_progress}
+    requests = []
+    for segment in contiguous_segments(configs, todo):
+        first = dg.MultiPartitionKey({"dataset": dataset, "config": segment[0]})
+        last = dg.MultiPartitionKey({"dataset": dataset, "config": segment[-1]})
+        requests.append(
+            dg.RunRequest(
+                # the same spectra and the same configs: one run, even if it fails
+                run_key=f"results:{dataset}:{latest.storage_id}:{segment[0]}:{segment[-1]}",
+                asset_selection=[a.key for a in _RESULT_ASSETS],
+                asset_check_keys=[_PREDICTIONS_CHECK],
+                tags={_RANGE_START: str(first), _RANGE_END: str(last), "nirs/dataset": dataset},
+            )
+        )
+    return requests
+
+
+@dg.sensor(
+    name="nirs_results_sensor",
+    target=_RESULT_ASSETS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=_EVERY_LOOP,
+)
+def nirs_results_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    """Requests, per dataset, one run over the configs whose results are missing or outdated."""
+    instance = context.instance
+    configs = instance.get_dynamic_partitions(config_partitions.name)
+    requests = [
+        request
+        for dataset in instance.get_dynamic_partitions(dataset_partitions.name)
+        for request in results_requests(instance, dataset, configs)
+    ]
+    if not requests:
+        return dg.SkipReason("every result is up to date or on its way")
+    return dg.SensorResult(run_requests=requests)
+
+
 nirs_automation_sensor = dg.AutomationConditionSensorDefinition(
     "nirs_automation_sensor",
-    target=dg.AssetSelection.all(),
+    target=dg.AssetSelection.assets(leaderboard, datasheet, model_bundle),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=10,
-    description="Requests what is downstream of new or updated spectra and of new configs (eager automation).",
+    minimum_interval_seconds=_EVERY_LOOP,
+    emit_backfills=False,
+    description=(
+        "Requests leaderboard, datasheet and model_bundle of a dataset once its predictions are "
+        "updated and their checks passed (eager automation; one run per dataset)."
+    ),
 )

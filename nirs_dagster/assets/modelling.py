@@ -1,12 +1,16 @@
 """Per-result assets, partitioned by ``dataset × config``: ``preprocessed``, ``fitted_pipeline``,
 ``predictions``.
 
-Speed: each asset has a single-run backfill policy, so a backfill (or a sensor or automation
-request) over many configs of a dataset is one run; the body sees every partition of the run
-at once, calls the engine once per dataset for the whole batch (``execute_batch`` shares its
-preprocessing cache and fast PLS cross-validation between the configs) and returns a mapping
-partition key → value that the IO manager writes partition by partition. Metadata is added per
-partition.
+They are requested by :data:`~nirs_dagster.sensors.nirs_results_sensor`, not by declarative
+automation: automation requests many partitions as a backfill, which waits for the backfill
+daemon's 30 s loop.
+
+Speed: each asset has a single-run backfill policy, so a backfill over many configs of a dataset
+is one run, as is each run the sensor requests (a range of configs, with the same run tags). The
+body sees every partition of the run at once, calls the engine once per dataset for the whole
+batch (``execute_batch`` shares its preprocessing cache and fast PLS cross-validation between
+the configs) and returns a mapping partition key → value that the IO manager writes partition by
+partition. Metadata is added per partition.
 """
 
 from collections.abc import Mapping
@@ -33,7 +37,6 @@ __all__ = [
     "run_keys",
 ]
 
-_AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 _POLICY = dg.BackfillPolicy.single_run()
 # Keyword steps that leave X alone: the preprocessing chain runs through them.
 _X_NEUTRAL = {"split", "y_processing"}
@@ -87,7 +90,6 @@ def _calibration(ds: SpectroDataset) -> tuple[np.ndarray, np.ndarray | None]:
     partitions_def=result_partitions,
     group_name="nirs",
     backfill_policy=_POLICY,
-    automation_condition=_AUTOMATION,
     kinds={"numpy"},
 )
 def preprocessed(
@@ -127,7 +129,6 @@ def preprocessed(
     partitions_def=result_partitions,
     group_name="nirs",
     backfill_policy=_POLICY,
-    automation_condition=_AUTOMATION,
     deps=[preprocessed],
     kinds={"python"},
 )
@@ -179,7 +180,6 @@ def fitted_pipeline(context: dg.AssetExecutionContext, nirs: NirsResource, spect
     partitions_def=result_partitions,
     group_name="nirs",
     backfill_policy=_POLICY,
-    automation_condition=_AUTOMATION,
     kinds={"polars"},
 )
 def predictions(context: dg.AssetExecutionContext, fitted_pipeline: Any) -> dict[str, pl.DataFrame]:

@@ -1,4 +1,4 @@
-"""The inbox sensor, the weekly schedule and the definitions as a whole."""
+"""The inbox and results sensors, the weekly schedule and the definitions as a whole."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ import shutil
 import dagster as dg
 from conftest import shared_path
 
+from nirs_dagster import checks
+from nirs_dagster.assets import fitted_pipeline, predictions, preprocessed, spectra
 from nirs_dagster.definitions import defs
 from nirs_dagster.schedules import weekly_retrain_schedule
-from nirs_dagster.sensors import nirs_inbox_sensor
+from nirs_dagster.sensors import contiguous_segments, nirs_inbox_sensor, nirs_results_sensor
+
+from .conftest import range_tags, register
 
 EDGES = {
     "preprocessed": {"spectra"},
@@ -32,8 +36,8 @@ def test_definitions_load_with_the_seven_assets_and_their_lineage():
     checks = {k.name for k in graph.asset_check_keys}
     assert checks == {"spectra_valid", "predictions_beat_mean", "model_bundle_replays"}
     assert all(graph.get(k).blocking for k in graph.asset_check_keys)
-    assert defs.resolve_sensor_def("nirs_inbox_sensor").default_status == dg.DefaultSensorStatus.RUNNING
-    assert defs.resolve_sensor_def("nirs_automation_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    for name in ("nirs_inbox_sensor", "nirs_results_sensor", "nirs_automation_sensor"):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_schedule_def("weekly_retrain_schedule").cron_schedule == "0 3 * * 1"
 
 
@@ -76,6 +80,47 @@ def test_sensor_logs_a_bad_template_and_goes_on(inbox, caplog):
     added = {r.partitions_def_name: list(r.partition_keys) for r in result.dynamic_partitions_requests}
     assert len(added["config"]) == 4  # small.yaml registered, broken.yaml skipped
     assert "broken.yaml" in json.loads(result.cursor)["templates"]
+
+
+def _results_runs(instance) -> list[dg.RunRequest]:
+    with dg.build_sensor_context(instance=instance) as context:
+        result = nirs_results_sensor(context)
+    return [] if isinstance(result, dg.SkipReason) else list(result.run_requests)
+
+
+def test_contiguous_segments():
+    assert contiguous_segments(list("abcdef"), set("abdf")) == [["a", "b"], ["d"], ["f"]]
+    assert contiguous_segments(list("abc"), set()) == []
+
+
+def test_results_sensor_requests_exactly_the_missing_and_outdated_results(inbox):
+    """One run per dataset over a range of configs, none while the results are up to date."""
+    instance = dg.DagsterInstance.ephemeral()
+    ids = register(inbox, instance, ["corn"])
+    common = {
+        "assets": [spectra, preprocessed, fitted_pipeline, predictions, checks.predictions_beat_mean],
+        "instance": instance,
+        "resources": inbox.resources,
+    }
+    assert _results_runs(instance) == []  # no spectra yet
+
+    def materialize(configs):
+        result = dg.materialize(selection=common["assets"][1:], tags=range_tags("corn", configs), **common)
+        assert result.success
+
+    assert dg.materialize(selection=[spectra], partition_key="corn", **common).success
+    materialize(ids[:2])
+    (run,) = _results_runs(instance)  # the two configs not yet fitted
+    assert run.tags | range_tags("corn", ids[2:]) == run.tags
+    assert set(run.asset_selection) == {preprocessed.key, fitted_pipeline.key, predictions.key}
+    assert run.asset_check_keys == [dg.AssetCheckKey(predictions.key, "predictions_beat_mean")]
+
+    materialize(ids[2:])
+    assert _results_runs(instance) == []  # up to date
+
+    assert dg.materialize(selection=[spectra], partition_key="corn", **common).success
+    (run,) = _results_runs(instance)  # new spectra: every config again
+    assert run.tags | range_tags("corn", ids) == run.tags
 
 
 def test_weekly_schedule_retrains_every_dataset():

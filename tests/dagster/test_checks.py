@@ -1,5 +1,6 @@
 """Asset checks: a corrupted dataset fails the blocking ``spectra`` check and nothing downstream
-is requested; a model no better than the mean predictor fails the ``predictions`` check."""
+is requested (neither by the results sensor nor by automation); a model no better than the mean
+predictor fails the ``predictions`` check."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dagster as dg
 from nirs_dagster import checks
 from nirs_dagster.assets import fitted_pipeline, predictions, preprocessed, spectra
 from nirs_dagster.partitions import ConfigCatalogue
+from nirs_dagster.sensors import nirs_results_sensor
 
 from .conftest import range_tags, register
 
@@ -40,15 +42,23 @@ class Automation:
         return {key.to_user_string(): result.get_num_requested(key) for key in keys}
 
 
+def results_requested(instance) -> list[dg.RunRequest]:
+    """The runs the results sensor would request now."""
+    with dg.build_sensor_context(instance=instance) as context:
+        result = nirs_results_sensor(context)
+    return [] if isinstance(result, dg.SkipReason) else list(result.run_requests)
+
+
 def test_spectra_check_fails_on_a_corrupted_dataset_and_blocks_downstream(inbox):
     instance = dg.DagsterInstance.ephemeral()
-    register(inbox, instance, ["corn"])
+    ids = register(inbox, instance, ["corn"])
     automation = Automation(inbox.defs(), instance)
     good = dg.materialize(
         [spectra, checks.spectra_valid], partition_key="corn", instance=instance, resources=inbox.resources
     )
     assert good.success
-    assert automation.requested()["preprocessed"] == 4  # a passed check lets automation go on
+    (run,) = results_requested(instance)  # a passed check lets the results of every config go on
+    assert run.tags | range_tags("corn", ids) == run.tags
 
     _truncate_calibration(inbox, keep=4)
     bad = dg.materialize(
@@ -63,6 +73,7 @@ def test_spectra_check_fails_on_a_corrupted_dataset_and_blocks_downstream(inbox)
     assert not evaluation.passed and evaluation.partition == "corn"
     assert "at least 10 calibration samples" in evaluation.description
     assert evaluation.metadata["calibration_samples"].value == 4
+    assert results_requested(instance) == []
     assert set(automation.requested().values()) == {0}
 
 
@@ -92,3 +103,42 @@ def test_predictions_check_rejects_a_model_no_better_than_the_mean(inbox):
     assert sum(e.passed for e in by_partition.values()) == 4
     md = by_partition[dummy_key].metadata
     assert md["cv_score"].value >= md["mean_predictor"].value
+
+
+def test_passed_predictions_checks_let_automation_request_the_reports(inbox):
+    """The check passes per partition of the run over the configs, against that partition's
+    materialisation, so the leaderboard, datasheet and bundle of the dataset are requested."""
+    instance = dg.DagsterInstance.ephemeral()
+    ids = register(inbox, instance, ["corn"])
+    automation = Automation(inbox.defs(), instance)
+    common = {
+        "assets": [
+            spectra,
+            preprocessed,
+            fitted_pipeline,
+            predictions,
+            checks.spectra_valid,
+            checks.predictions_beat_mean,
+        ],
+        "instance": instance,
+        "resources": inbox.resources,
+    }
+    assert dg.materialize(selection=[spectra, checks.spectra_valid], partition_key="corn", **common).success
+    assert automation.requested()["leaderboard"] == 0  # no predictions yet
+    (run,) = results_requested(instance)
+    results = dg.materialize(
+        selection=[preprocessed, fitted_pipeline, predictions, checks.predictions_beat_mean],
+        tags=run.tags,
+        **common,
+    )
+    assert results.success
+    assert {e.partition for e in results.get_asset_check_evaluations() if e.partition} == {
+        str(dg.MultiPartitionKey({"dataset": "corn", "config": c})) for c in ids
+    }
+    requested = automation.requested()
+    assert {k: requested[k] for k in ("leaderboard", "datasheet", "model_bundle")} == {
+        "leaderboard": 1,
+        "datasheet": 1,
+        "model_bundle": 1,
+    }
+    assert requested["preprocessed"] == 0  # the results sensor's, not automation's
