@@ -1,11 +1,13 @@
 """What Dagster adds to a sweep: the engine alone against the same sweep materialised through
 Dagster, measured in one run.
 
-    python bench/dagster_overhead.py [--dataset PATH] [--template YAML] [--repeats N]
+    python bench/dagster_overhead.py [--dataset PATH] [--samples N] [--template YAML] [--repeats N]
                                      [--dev [--dev-repeats N] [--screenshot lineage.png]]
 
 The sweep is ``examples/corn_pls_sweep.yaml`` (SNV, Savitzky-Golay or MSC, then PLS with 7
-sizes: 21 configs, 5-fold CV, refit) on ``../shared/data/corn`` unless told otherwise.
+sizes: 21 configs, 5-fold CV, refit) on ``../shared/data/corn`` unless told otherwise;
+``--samples 430`` measures on its calibration spectra repeated with noise to 430 samples in
+all (the size the issue names), written as a cal/val folder first.
 
 1. **Engine only**: ``execute_batch`` over the 21 configs of the loaded dataset (best of
    ``--repeats`` after a warm-up; nothing written).
@@ -53,6 +55,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 warnings.filterwarnings("ignore")
 
 
@@ -326,9 +329,41 @@ def main() -> None:
         "--dev-repeats", type=int, default=1, help="with --dev: rounds, each a new dagster dev"
     )
     parser.add_argument("--screenshot", type=Path, help="with --dev: save a PNG of the lineage page here")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        help="measure on the dataset's calibration spectra repeated with noise to this many samples "
+        "in all (its test rows kept), written as a cal/val folder (the issue's 430-sample case)",
+    )
     args = parser.parse_args()
     if not args.dataset.exists():
         sys.exit(f"dataset not found: {args.dataset} (pass --dataset PATH)")
+    with contextlib.ExitStack() as stack:
+        if args.samples:
+            args.dataset = _tiled_folder(
+                args.dataset, args.samples, Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            )
+        _measure(args)
+
+
+def _tiled_folder(dataset: Path, samples: int, tmp: Path) -> Path:
+    from _tiled import tiled_dataset, write_cal_val
+
+    from nirs_core.data import load
+
+    seed = load(dataset)
+    n_test = len(seed.y({"partition": "test"}))
+    if samples <= n_test:
+        sys.exit(f"--samples {samples}: must exceed the dataset's {n_test} test samples")
+    folder = write_cal_val(tiled_dataset(seed, samples - n_test), tmp / f"{dataset.name}{samples}")
+    print(
+        f"dataset: {folder.name}, {dataset.name}'s calibration spectra repeated with noise to "
+        f"{samples - n_test} + its {n_test} test samples = {samples}"
+    )
+    return folder
+
+
+def _measure(args: argparse.Namespace) -> None:
 
     engine, n = engine_only(args.dataset, args.template, args.repeats)
     with tempfile.TemporaryDirectory(prefix="nirs_dagster_bench_") as tmp:

@@ -64,6 +64,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from _tiled import tiled_dataset  # noqa: E402
 
 NIRS4ALL_VERSION = "1.4.10"
 N4A_SCRIPT = REPO / "bench" / "_nirs4all_sweep.py"
@@ -355,30 +358,6 @@ def _tiny_dataset():
     return SpectroDataset.from_arrays(X, X[:, 5] - X[:, 40], partition=part, name="warmup")
 
 
-def _tiled_dataset(seed_ds, rows: int):
-    """The calibration spectra of ``seed_ds`` repeated to ``rows`` rows with noise (block by
-    block, so no temporary as large as the result), plus its test rows unchanged."""
-    from nirs_core.data import SpectroDataset
-
-    Xcal = np.asarray(seed_ds.x({"partition": "train"}))
-    ycal = np.asarray(seed_ds.y({"partition": "train"})).ravel()
-    Xtest = np.asarray(seed_ds.x({"partition": "test"}))
-    ytest = np.asarray(seed_ds.y({"partition": "test"})).ravel()
-    n_test, p = len(Xtest), Xcal.shape[1]
-    rng = np.random.default_rng(0)
-    X = np.empty((rows + n_test, p))
-    y = np.empty(rows + n_test)
-    noise = 1e-3 * float(Xcal.std())
-    for start in range(0, rows, 1000):
-        stop = min(start + 1000, rows)
-        idx = np.arange(start, stop) % len(Xcal)
-        X[start:stop] = Xcal[idx] + rng.normal(0.0, noise, (stop - start, p))
-        y[start:stop] = ycal[idx]
-    X[rows:], y[rows:] = Xtest, ytest
-    part = np.array(["train"] * rows + ["test"] * n_test, dtype=object)
-    return SpectroDataset.from_arrays(X, y, partition=part, name=f"tiled{rows}")
-
-
 def memory_child(spec: dict) -> None:
     """Runs in a fresh interpreter: prints one JSON line of resident-memory figures."""
     from nirs_core.data import load
@@ -396,7 +375,7 @@ def memory_child(spec: dict) -> None:
     with sampler:
         reset = _reset_peak()
         baseline = _status_kb("VmRSS")
-        ds = _tiled_dataset(seed, spec["tile_rows"]) if spec["tile_rows"] else load(spec["dataset"])
+        ds = tiled_dataset(seed, spec["tile_rows"]) if spec["tile_rows"] else load(spec["dataset"])
         gc.collect()
         spectra = np.asarray(ds.x())
         dataset_bytes, shape = int(spectra.nbytes), list(spectra.shape)
