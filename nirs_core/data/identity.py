@@ -71,16 +71,22 @@ def _file_sha256(path: Path, digest: Any = None) -> Any:
     return digest
 
 
+def _folder_digest(folder: Path, add_file: Any) -> str:
+    """sha256 over the folder's files (sorted): name, NUL, size, NUL, then ``add_file(path,
+    digest)``'s part."""
+    digest = hashlib.sha256(b"folder\0")
+    for rel, f in _folder_files(folder):
+        digest.update(f"{rel}\0{f.stat().st_size}\0".encode())
+        add_file(f, digest)
+    return digest.hexdigest()
+
+
 def quick_hash(path: str | os.PathLike[str]) -> str:
     """Hex quick hash of a file or folder (see the module docstring)."""
     p = Path(path)
     if not p.is_dir():
         return _file_quick_hash(p).hex()
-    digest = hashlib.sha256(b"folder\0")
-    for rel, f in _folder_files(p):
-        digest.update(f"{rel}\0{f.stat().st_size}\0".encode())
-        digest.update(_file_quick_hash(f))
-    return digest.hexdigest()
+    return _folder_digest(p, lambda f, digest: digest.update(_file_quick_hash(f)))
 
 
 def full_hash(path: str | os.PathLike[str]) -> str:
@@ -88,11 +94,7 @@ def full_hash(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     if not p.is_dir():
         return _file_sha256(p).hexdigest()
-    digest = hashlib.sha256(b"folder\0")
-    for rel, f in _folder_files(p):
-        digest.update(f"{rel}\0{f.stat().st_size}\0".encode())
-        _file_sha256(f, digest)
-    return digest.hexdigest()
+    return _folder_digest(p, _file_sha256)
 
 
 def identity(path: str | os.PathLike[str]) -> dict[str, Any]:
