@@ -37,8 +37,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from nirs_core.data.identity import quick_hash
 from nirs_core.errors import ConfigError
-from nirs_core.store.registry import quick_hash
 from nirs_dagster.assets.data import spectra
 from nirs_dagster.assets.modelling import fitted_pipeline, predictions, preprocessed
 from nirs_dagster.assets.reporting import datasheet, leaderboard, model_bundle

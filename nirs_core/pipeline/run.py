@@ -580,7 +580,7 @@ def _load_spec(ws: Workspace, spec: _DatasetSpec) -> _LoadedDataset:
     when that name already belongs to other content, after it and its sha256
     (``corn-1a2b3c4d``): new content is a new dataset, never a silent replacement."""
     from nirs_core.data import load
-    from nirs_core.store.registry import full_hash
+    from nirs_core.data.identity import full_hash
 
     if not spec.path.exists():
         raise DataError(f"{spec.path}: data path not found; expected a dataset file or folder.")
