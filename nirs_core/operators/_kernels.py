@@ -203,48 +203,62 @@ def _scaled_axis(wavelengths, n_features: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------- scatter
 
 
-def _copied_blocks(X: np.ndarray, out: np.ndarray, owner: str):
-    """Yield ``(block of out, its row means)`` per cache-sized block of rows, after copying the
-    block of ``X`` into ``out`` (memcpy writes fresh memory at copy speed; the caller then works
-    in place while the block is in the cache). A NaN or an infinity makes its row's mean
-    non-finite: ``DataError`` names the first such value."""
+def _scatter_blocks(X: np.ndarray, owner: str, correct) -> np.ndarray:
+    """A new array holding ``X`` corrected row by row, per cache-sized block of rows: the block
+    copied into the output (memcpy writes fresh memory at copy speed), its row means taken, then
+    ``correct(block, means)`` working in place while the block is in the cache.
+
+    The blocks run on the kernel thread pool (:func:`_kernel_threads`): each row's arithmetic
+    is the same whatever the thread, so the output is bit-identical for any count, and the
+    in-cache passes of one block overlap the copy of the next. A NaN or an infinity makes its
+    row's mean non-finite: ``DataError`` names the first such value."""
     n, p = X.shape
+    out = np.empty_like(X)
     averaging = np.full(p, 1.0 / p, dtype=X.dtype)
     step = _block_rows(p)
-    for start in range(0, n, step):
-        ob = out[start : start + step]
-        np.copyto(ob, X[start : start + step])
-        mean = _rowdot(ob, averaging)
-        bad = _non_finite_row(ob, mean)
-        if bad is not None:
-            _raise_non_finite(owner, X, start + bad)
-        yield ob, mean
+
+    def block(start: int) -> int | None:
+        with _unbuffered_rows(p):  # numpy's buffer size is per thread
+            ob = out[start : start + step]
+            np.copyto(ob, X[start : start + step])
+            mean = _rowdot(ob, averaging)
+            bad = _non_finite_row(ob, mean)
+            if bad is not None:
+                return start + bad
+            correct(ob, mean)
+        return None
+
+    bad_rows = _map_blocks(block, range(0, n, step))
+    if bad_rows:
+        _raise_non_finite(owner, X, bad_rows[0])
+    return out
 
 
 def snv(X, ddof: int = 0) -> np.ndarray:
     """Standard normal variate: each row minus its mean, divided by its standard deviation
     (``ddof=0``: population standard deviation, the usual chemometric definition).
 
-    Per cache-sized block of rows: the block copied into the output (one memcpy), then, in
-    place while it is in the cache, the means by one BLAS dot product per row, the centring,
-    the sums of squares by ``vecdot`` and the scaling (two-pass variance: no cancellation,
+    Per cache-sized block of rows (:func:`_scatter_blocks`, on the kernel thread pool): the
+    block copied into the output (one memcpy), then, in place while it is in the cache, the
+    means by one BLAS dot product per row, the centring, the sums of squares by ``vecdot``
+    and the scaling (two-pass variance: no cancellation,
     whatever the offset of the spectra). A NaN or an infinity makes its row's mean
     non-finite: ``DataError`` names the first such value."""
     X = _as_float_2d(X)
     p = X.shape[1]
-    out = np.empty_like(X)
     divisor = max(p - ddof, 1)
     eps = np.finfo(X.dtype).eps
-    with _unbuffered_rows(p):
-        for ob, mean in _copied_blocks(X, out, "snv"):
-            np.subtract(ob, mean[:, None], out=ob)
-            var = _rowdot(ob, ob)
-            var /= divisor
-            # a flat row leaves only rounding noise in var: treat it as exactly flat (as
-            # scikit-learn's scalers do for constant features) instead of amplifying the noise
-            var[var <= p * eps * var + (p * eps * mean) ** 2] = 0
-            ob *= _safe_inverse(np.sqrt(var, out=var))[:, None]
-    return out
+
+    def correct(ob: np.ndarray, mean: np.ndarray) -> None:
+        np.subtract(ob, mean[:, None], out=ob)
+        var = _rowdot(ob, ob)
+        var /= divisor
+        # a flat row leaves only rounding noise in var: treat it as exactly flat (as
+        # scikit-learn's scalers do for constant features) instead of amplifying the noise
+        var[var <= p * eps * var + (p * eps * mean) ** 2] = 0
+        ob *= _safe_inverse(np.sqrt(var, out=var))[:, None]
+
+    return _scatter_blocks(X, "snv", correct)
 
 
 def rnv(X, percentile: float = 25.0) -> np.ndarray:
@@ -294,8 +308,9 @@ def msc(X, reference) -> np.ndarray:
     """Multiplicative scatter correction: regress each row on ``reference``
     (``x = a + b * reference``, least squares) and return ``(x - a) / b``.
 
-    Per cache-sized block of rows: the block copied into the output (one memcpy), then, in
-    place while it is in the cache, the mean and the slope of every row by two BLAS dot
+    Per cache-sized block of rows (:func:`_scatter_blocks`, on the kernel thread pool): the
+    block copied into the output (one memcpy), then, in place while it is in the cache, the
+    mean and the slope of every row by two BLAS dot
     products (with ``1/p`` and ``centred reference / |centred reference|^2``) and the
     correction. A NaN or an infinity makes its row's mean non-finite: ``DataError`` names the
     first such value."""
@@ -315,15 +330,15 @@ def msc(X, reference) -> np.ndarray:
     # rounding bound of the slope of a flat row (x = c): below it the slope is zero
     flat_bound = 4 * p * np.finfo(X.dtype).eps * np.abs(centred).sum() / ss
     projection = (centred / ss).astype(X.dtype)
-    out = np.empty_like(X)
-    with _unbuffered_rows(p):
-        for ob, mean in _copied_blocks(X, out, "msc"):
-            slope = _rowdot(ob, projection) - mean * correction
-            slope[np.abs(slope) <= flat_bound * np.abs(mean)] = 0
-            intercept = mean - slope * ref_mean
-            np.subtract(ob, intercept[:, None], out=ob)
-            ob *= _safe_inverse(slope)[:, None]
-    return out
+
+    def correct(ob: np.ndarray, mean: np.ndarray) -> None:
+        slope = _rowdot(ob, projection) - mean * correction
+        slope[np.abs(slope) <= flat_bound * np.abs(mean)] = 0
+        intercept = mean - slope * ref_mean
+        np.subtract(ob, intercept[:, None], out=ob)
+        ob *= _safe_inverse(slope)[:, None]
+
+    return _scatter_blocks(X, "msc", correct)
 
 
 def _emsc_design(reference: np.ndarray, wavelengths, order: int) -> tuple[np.ndarray, np.ndarray]:

@@ -255,3 +255,27 @@ def test_savgol_threads_give_bit_identical_rows(corn_arrays, monkeypatch):
     monkeypatch.setenv("NIRS_KERNEL_THREADS", "many")
     with pytest.raises(DataError, match="NIRS_KERNEL_THREADS: expected a positive integer; got 'many'"):
         _kernels.savgol(X, 15, 2, 1)
+
+
+def test_snv_and_msc_threads_give_bit_identical_rows(corn_arrays, monkeypatch):
+    """SNV and MSC blocks run on the kernel thread pool: any thread count gives the same bits,
+    equal to the slow per-row loops; the first non-finite row is the one reported, whichever
+    thread meets it first."""
+    from nirs_core.operators import _kernels
+
+    X = np.vstack([corn_arrays["Xcal"]] * 40)  # 2 400 rows: several blocks
+    reference = X.mean(axis=0)
+    monkeypatch.setattr(_kernels, "_block_rows", lambda p: 97)
+    outputs = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv("NIRS_KERNEL_THREADS", threads)
+        outputs[threads] = (_kernels.snv(X), _kernels.msc(X, reference))
+    assert all(np.array_equal(a, b) for a, b in zip(outputs["1"], outputs["3"]))
+    close(outputs["3"][0], slow_snv(X))
+    close(outputs["3"][1], slow_msc(X, reference), rtol=1e-9)
+    bad = X.copy()
+    bad[2000, 7] = np.inf
+    bad[1000, 5] = np.nan
+    for kernel in (lambda A: _kernels.snv(A), lambda A: _kernels.msc(A, reference)):
+        with pytest.raises(DataError, match="got nan at row 1000, column 5"):
+            kernel(bad)
