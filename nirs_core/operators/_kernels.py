@@ -125,7 +125,8 @@ def _first_non_finite_row(block: np.ndarray) -> int | None:
 
 
 def _kernel_threads() -> int:
-    """Threads for the row-block loops that release the GIL (``scipy.ndimage`` filters):
+    """Threads for the row-block loops (Savitzky–Golay, SNV, MSC), whose numpy and scipy
+    calls release the GIL:
     ``NIRS_KERNEL_THREADS`` when set, else ``min(2, cpu count)``. Rows are independent, so the
     result is bit-identical whatever the count."""
     import os
