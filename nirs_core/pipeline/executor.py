@@ -86,7 +86,7 @@ from nirs_core.pipeline.controllers import Block, Env, Flow, PredictionSet, Reco
 from nirs_core.pipeline.generators import PipelineConfig, expand
 from nirs_core.pipeline.graph import Node, RuntimeGraph
 from nirs_core.pipeline.result import Result
-from nirs_core.pipeline.scoring import prediction_row, score_all, selection_metric
+from nirs_core.pipeline.scoring import prediction_row, selection_metric, task_metrics
 from nirs_core.pipeline.serialize import KEYWORD_CONTEXTS, Context, canonical_json, resolve_class
 from nirs_core.store.predictions import POOLED_FOLD, REFIT_FOLD
 
@@ -456,6 +456,26 @@ class _Batch:
         )
 
     def _prediction_rows(self, label, per_ctx, folds, ident, rows) -> dict[str, dict[str, float]]:
+        """Append the model's prediction rows (each validation fold, the pooled out-of-fold
+        predictions, the refit's train and test rows) to ``rows``; return the scores per
+        partition (``val`` pooled, ``train``, ``test``), read from the rows that hold them."""
+        names = task_metrics(self.task)
+
+        def add(fold: int, partition: str, sample, y_true, y_pred, proba) -> dict[str, float]:
+            row = prediction_row(
+                task=self.task,
+                ident=ident,
+                model=label,
+                fold=fold,
+                partition=partition,
+                sample=sample,
+                y_true=y_true,
+                y_pred=y_pred,
+                y_proba=proba,
+            )
+            rows.append(row)
+            return {name: row[name] for name in names}
+
         out: dict[str, dict[str, float]] = {}
         pooled_s, pooled_t, pooled_p, pooled_pos = [], [], [], []
         for k, name in enumerate(folds):
@@ -464,65 +484,29 @@ class _Batch:
             y_true = lane.y[sel].astype(np.float64)
             y_pred = ps.y_pred[sel]
             proba = ps.y_proba[sel] if ps.y_proba is not None else None
-            rows.append(
-                prediction_row(
-                    task=self.task,
-                    ident=ident,
-                    model=label,
-                    fold=k,
-                    partition="val",
-                    sample=lane.sample[sel],
-                    y_true=y_true,
-                    y_pred=y_pred,
-                    y_proba=proba,
-                )
-            )
+            add(k, "val", lane.sample[sel], y_true, y_pred, proba)
             pooled_s.append(lane.sample[sel])
             pooled_t.append(y_true)
             pooled_p.append((y_pred, proba))
             pooled_pos.append(lane.pos[sel])
         if folds:
             order = np.argsort(np.concatenate(pooled_pos), kind="stable")
-            sample = np.concatenate(pooled_s)[order]
-            y_true = np.concatenate(pooled_t)[order]
-            y_pred = np.concatenate([p for p, _ in pooled_p])[order]
             probas = [q for _, q in pooled_p]
-            proba = np.concatenate(probas)[order] if all(q is not None for q in probas) else None
-            rows.append(
-                prediction_row(
-                    task=self.task,
-                    ident=ident,
-                    model=label,
-                    fold=POOLED_FOLD,
-                    partition="val",
-                    sample=sample,
-                    y_true=y_true,
-                    y_pred=y_pred,
-                    y_proba=proba,
-                )
+            out["val"] = add(
+                POOLED_FOLD,
+                "val",
+                np.concatenate(pooled_s)[order],
+                np.concatenate(pooled_t)[order],
+                np.concatenate([p for p, _ in pooled_p])[order],
+                np.concatenate(probas)[order] if all(q is not None for q in probas) else None,
             )
-            out["val"] = score_all(self.task, y_true, y_pred)
         lane, ps = self._find(per_ctx["refit"], label)
         for part in ("train", "test"):
             sel = np.flatnonzero(lane.report[: lane.n] == part)
-            if sel.size == 0:
-                continue
-            y_true = lane.y[sel].astype(np.float64)
-            proba = ps.y_proba[sel] if ps.y_proba is not None else None
-            rows.append(
-                prediction_row(
-                    task=self.task,
-                    ident=ident,
-                    model=label,
-                    fold=REFIT_FOLD,
-                    partition=part,
-                    sample=lane.sample[sel],
-                    y_true=y_true,
-                    y_pred=ps.y_pred[sel],
-                    y_proba=proba,
-                )
-            )
-            out[part] = score_all(self.task, y_true, ps.y_pred[sel])
+            if sel.size:
+                proba = ps.y_proba[sel] if ps.y_proba is not None else None
+                y_true = lane.y[sel].astype(np.float64)
+                out[part] = add(REFIT_FOLD, part, lane.sample[sel], y_true, ps.y_pred[sel], proba)
         return out
 
     def _records(self, lane: Flow, ps: PredictionSet) -> dict[str, Record]:

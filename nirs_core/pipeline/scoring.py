@@ -14,7 +14,14 @@ import numpy as np
 
 from nirs_core.metrics import METRICS, compute_metric, regression_scores
 
-__all__ = ["CLASSIFICATION_METRICS", "REGRESSION_METRICS", "prediction_row", "score_all", "selection_metric"]
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "REGRESSION_METRICS",
+    "prediction_row",
+    "score_all",
+    "selection_metric",
+    "task_metrics",
+]
 
 REGRESSION_METRICS = ("rmse", "mae", "r2", "bias", "sep")
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy")
@@ -23,6 +30,11 @@ CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy")
 def selection_metric(task: str) -> str:
     """``rmse`` for regression, ``accuracy`` for classification."""
     return "rmse" if task == "regression" else "accuracy"
+
+
+def task_metrics(task: str) -> tuple[str, ...]:
+    """The metrics scored for a task (the keys of :func:`score_all`)."""
+    return REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
 
 
 def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
