@@ -209,13 +209,7 @@ class Run:
         if by not in ("cv_score", "test_score"):
             raise ConfigError(f"Run.best: by must be 'cv_score' or 'test_score'; got {by!r}.")
         names = self.datasets
-        if dataset is None:
-            if len(names) != 1:
-                raise ConfigError(
-                    f"Run.best: the run {self.run_id!r} has results for {len(names)} datasets "
-                    f"({', '.join(names) or 'none'}); pass dataset=<name>."
-                )
-            dataset = names[0]
+        dataset = self._dataset_or_only(dataset, "Run.best")
         candidates = [r for r in self.results if r["dataset"] == dataset and r[by] is not None]
         if not candidates:
             raise ConfigError(
@@ -239,15 +233,20 @@ class Run:
     def predictions(self, dataset: str | None = None, **filters: Any):
         """This run's rows of ``predictions/<dataset>.parquet`` (polars DataFrame); ``filters``
         as :func:`nirs_core.store.predictions.read_predictions`."""
-        names = self.datasets
-        if dataset is None:
-            if len(names) != 1:
-                raise ConfigError(
-                    f"Run.predictions: the run {self.run_id!r} has results for {len(names)} datasets "
-                    f"({', '.join(names) or 'none'}); pass dataset=<name>."
-                )
-            dataset = names[0]
+        dataset = self._dataset_or_only(dataset, "Run.predictions")
         return self.workspace.read_predictions(dataset, run_id=self.run_id, **filters)
+
+    def _dataset_or_only(self, dataset: str | None, caller: str) -> str:
+        """``dataset``, or the run's only dataset when it is None."""
+        if dataset is not None:
+            return dataset
+        names = self.datasets
+        if len(names) != 1:
+            raise ConfigError(
+                f"{caller}: the run {self.run_id!r} has results for {len(names)} datasets "
+                f"({', '.join(names) or 'none'}); pass dataset=<name>."
+            )
+        return names[0]
 
     def __repr__(self) -> str:
         return (
@@ -795,7 +794,7 @@ def _run_results(
             every = _commit_seconds()
             done_items: list[tuple[PipelineConfig, str]] = []
             done_results: list[Any] = []
-            last_commit = time.monotonic()
+            last_commit, held = time.monotonic(), 0  # held: artefact bytes not yet committed
 
             def commit(name: str, items: list, results: list) -> None:
                 if items:  # taken out first: a commit that fails is not tried again
@@ -816,10 +815,10 @@ def _run_results(
                         )
                     done_items.extend(group)
                     done_results.extend(results)
-                    held = sum(len(b) for r in done_results for b in r.artifacts.values())
+                    held += sum(len(b) for r in results for b in r.artifacts.values())
                     if time.monotonic() - last_commit >= every or held >= COMMIT_BYTES:
                         commit(data.name, done_items, done_results)
-                        last_commit = time.monotonic()
+                        last_commit, held = time.monotonic(), 0
             finally:
                 # also when a later group failed or was interrupted: what is computed is kept
                 commit(data.name, done_items, done_results)
