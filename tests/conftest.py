@@ -43,3 +43,13 @@ def corn_arrays() -> dict[str, np.ndarray]:
         "yval": _read_semicolon(root / "Yval.csv")[:, 0],
         "wavelengths": np.array([float(v) for v in header.split(";")]),
     }
+
+
+@pytest.fixture
+def no_ambient_key(monkeypatch, tmp_path):
+    """No bundle key from the developer's environment or home folder leaks into a test."""
+    from nirs_core.store.bundle import KEY_ENV, KEY_FILE_ENV
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))

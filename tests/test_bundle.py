@@ -24,13 +24,7 @@ from nirs_core.store.bundle import (
     write_bundle,
 )
 
-
-@pytest.fixture(autouse=True)
-def _no_ambient_key(monkeypatch, tmp_path):
-    """No key from the developer's environment or home folder leaks into a test."""
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("no_ambient_key")
 
 
 @pytest.fixture(scope="module")

@@ -60,11 +60,7 @@ def _nirs(*args, key=KEY, home=None):
     )
 
 
-@pytest.fixture(autouse=True)
-def _no_ambient_key(monkeypatch, tmp_path):
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("no_ambient_key")
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +113,6 @@ def test_cli_predict_on_the_folder_gives_every_partition_in_file_order(trained):
 
 def test_cli_verify_and_show(trained, monkeypatch, capsys):
     monkeypatch.setenv(KEY_ENV, KEY)
-    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
     assert main(["verify", str(trained["bundle"])]) == 0
     out = capsys.readouterr().out
     assert "intact" in out and "signature   valid" in out and "targets     oil (regression)" in out
@@ -131,7 +126,6 @@ def test_cli_verify_and_show(trained, monkeypatch, capsys):
 
 def test_cli_refuses_tampered_bundles(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(KEY_ENV, KEY)
-    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
     members = read_members(trained["bundle"])
     plot = next(n for n in members if n.startswith("plots/"))
     flipped = dict(members)
@@ -164,7 +158,6 @@ def test_cli_refuses_tampered_bundles(trained, tmp_path, monkeypatch, capsys):
 
 def test_cli_predict_refuses_bad_input(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(KEY_ENV, KEY)
-    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
     header, *rows = (trained["corn"] / "Xval.csv").read_text().splitlines()
     cut = tmp_path / "cut.csv"
     cut.write_text("\n".join(";".join(line.split(";")[:-2]) for line in [header, *rows]) + "\n")
@@ -175,9 +168,7 @@ def test_cli_predict_refuses_bad_input(trained, tmp_path, monkeypatch, capsys):
 
 
 def test_cli_train_without_a_key_fails_before_training(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no key file there either
     template = tmp_path / "t.yaml"
     template.write_text(yaml.safe_dump(SWEEP))
     code = main(["train", str(template), "--data", str(shared_path("corn")), "-o", str(tmp_path / "m.zip")])
@@ -187,9 +178,7 @@ def test_cli_train_without_a_key_fails_before_training(tmp_path, capsys, monkeyp
 
 
 def test_cli_train_unsigned_ensemble_with_a_key_file(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no key file there either
     small = {
         **SWEEP,
         "pipeline": [

@@ -15,14 +15,9 @@ from test_bundle_fixtures import KEY, OTHER_KEY, evil_parts, read_members, resig
 
 from nirs_core.errors import BundleIntegrityError
 from nirs_core.replay import predict
-from nirs_core.store.bundle import KEY_ENV, KEY_FILE_ENV, open_bundle, verify_bundle, write_bundle
+from nirs_core.store.bundle import open_bundle, verify_bundle, write_bundle
 
-
-@pytest.fixture(autouse=True)
-def _no_ambient_key(monkeypatch, tmp_path):
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("no_ambient_key")
 
 
 @pytest.fixture

@@ -13,14 +13,9 @@ from test_bundle_fixtures import KEY, corn_parts, read_members, resign, write_me
 from nirs_core.data import SpectroDataset, load
 from nirs_core.errors import BundleIntegrityError, DataError
 from nirs_core.replay import predict, prepare_input
-from nirs_core.store.bundle import KEY_ENV, KEY_FILE_ENV, open_bundle, write_bundle
+from nirs_core.store.bundle import open_bundle, write_bundle
 
-
-@pytest.fixture(autouse=True)
-def _no_ambient_key(monkeypatch, tmp_path):
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    monkeypatch.delenv(KEY_FILE_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("no_ambient_key")
 
 
 @pytest.fixture(scope="module")
