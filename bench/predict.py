@@ -35,7 +35,10 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-NIRS4ALL_VERSION = "1.4.10"
+sys.path.insert(0, str(REPO / "bench"))
+
+from _nirs4all_env import NIRS4ALL_VERSION, install_nirs4all  # noqa: E402
+
 N_COMPONENTS = 10
 TEMPLATE = f"""name: bench_predict
 pipeline:
@@ -97,31 +100,6 @@ def write_csv(path: Path, axis: np.ndarray, X: np.ndarray) -> Path:
     header = ";".join(f"{w:g}" for w in axis)
     np.savetxt(path, X, delimiter=";", header=header, comments="", fmt="%.10g")
     return path
-
-
-def install_nirs4all(venv: Path) -> tuple[Path | None, str]:
-    python = venv / "bin" / "python"
-    probe = [str(python), "-c", "import importlib.metadata as m; print(m.version('nirs4all'))"]
-    if python.exists():
-        done = subprocess.run(probe, capture_output=True, text=True)
-        if done.returncode == 0 and done.stdout.strip() == NIRS4ALL_VERSION:
-            return python, f"nirs4all {NIRS4ALL_VERSION} reused from {venv}"
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-        pip = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", f"nirs4all=={NIRS4ALL_VERSION}"],
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-    except (subprocess.SubprocessError, OSError) as exc:
-        return None, f"nirs4all could not be installed ({exc}); its column is skipped"
-    if pip.returncode != 0:
-        return (
-            None,
-            f"pip install nirs4all=={NIRS4ALL_VERSION} failed; its column is skipped:\n{pip.stderr[-800:]}",
-        )
-    return python, f"nirs4all {NIRS4ALL_VERSION} installed into {venv}"
 
 
 def main() -> int:

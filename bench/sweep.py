@@ -66,9 +66,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from _nirs4all_env import install_nirs4all, tail  # noqa: E402
 from _tiled import tiled_dataset  # noqa: E402
 
-NIRS4ALL_VERSION = "1.4.10"
 N4A_SCRIPT = REPO / "bench" / "_nirs4all_sweep.py"
 DEFAULT_DATASET = REPO.parent / "shared" / "data" / "corn"
 N_SPLITS, RANDOM_STATE = 5, 0
@@ -97,7 +97,6 @@ pipeline:
     param: n_components
     _range_: [2, 18, 4]
 """
-INSTALL_TIMEOUT = 420  # seconds
 N4A_TIMEOUT = 300
 
 
@@ -146,10 +145,6 @@ def fmt_bytes(n: float) -> str:
 
 def verdict(value: float | None, ok: bool) -> str:
     return "" if value is None else ("met" if ok else "NOT met")
-
-
-def tail(text: str, lines: int = 6) -> str:
-    return "\n".join("      " + line for line in text.strip().splitlines()[-lines:])
 
 
 # ----------------------------------------------------------------- the scikit-learn loop
@@ -205,40 +200,6 @@ def sklearn_sweep(Xcal, ycal, Xtest, ytest) -> dict[tuple[str, int], dict[str, f
 
 
 # ------------------------------------------------------------------------------ nirs4all
-
-
-def install_nirs4all(keep_venv: Path | None, tmp: Path) -> tuple[Path | None, str]:
-    """The python of a virtual environment holding nirs4all, or None and why not."""
-    venv = keep_venv if keep_venv is not None else tmp / "nirs4all-venv"
-    python = venv / "bin" / "python"
-    check = [str(python), "-c", "import importlib.metadata as m; print(m.version('nirs4all'))"]
-    if python.is_file():
-        found = subprocess.run(check, capture_output=True, text=True)
-        if found.returncode == 0 and found.stdout.strip() == NIRS4ALL_VERSION:
-            return python, f"nirs4all {NIRS4ALL_VERSION} reused from {venv}"
-    start = time.perf_counter()
-    try:
-        if not python.is_file():
-            subprocess.run(
-                [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, text=True
-            )
-        pip = subprocess.run(
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-             f"nirs4all=={NIRS4ALL_VERSION}"],
-            capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return None, f"pip install nirs4all=={NIRS4ALL_VERSION} did not finish in {INSTALL_TIMEOUT} s"
-    except (subprocess.CalledProcessError, OSError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        return None, f"could not create a virtual environment in {venv}:\n{tail(detail)}"
-    if pip.returncode != 0:
-        return None, (
-            f"pip install nirs4all=={NIRS4ALL_VERSION} failed (exit {pip.returncode}; no network, "
-            f"or a dependency unavailable for Python {platform.python_version()}):\n"
-            f"{tail(pip.stderr or pip.stdout)}"
-        )
-    return python, f"nirs4all {NIRS4ALL_VERSION} installed into {venv} in {time.perf_counter() - start:.0f} s"
 
 
 class Nirs4allServer:
@@ -462,7 +423,9 @@ def main(argv: list[str] | None = None) -> int:
               f"numpy {np.__version__}; nirs_core {nirs_core.__version__}")  # fmt: skip
 
         # nirs4all: install, then a warm nirs4all interpreter that runs the sweep on request
-        n4a_python, install_note = install_nirs4all(args.keep_venv.resolve() if args.keep_venv else None, tmp)
+        n4a_python, install_note = install_nirs4all(
+            args.keep_venv.resolve() if args.keep_venv else tmp / "nirs4all-venv"
+        )
         print(f"nirs4all  {install_note}")
         server, n4a_note = None, "not installed"
         if n4a_python is not None:
