@@ -260,16 +260,22 @@ def test_interrupt_pauses_and_resume_appends_no_duplicate(tmp_path, corn, corn_r
     assert resume(run_id, ws, progress=False).results == finished.results
 
 
+def _paused_run(ws, data, monkeypatch) -> str:
+    """The id of a run of SMALL on ``data`` paused by Ctrl-C at its first commit."""
+    with monkeypatch.context() as patch:
+        patch.setattr(Workspace, "add_checkpoints", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(RunPaused) as info:
+            run(templates=[SMALL], datasets=[data], workspace=ws, progress=False)
+    return info.value.run_id
+
+
 def test_cancel_is_final(tmp_path, corn, monkeypatch):
     ws = tmp_path / "ws"
-    monkeypatch.setattr(Workspace, "add_checkpoints", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
-    with pytest.raises(RunPaused) as info:
-        run(templates=[SMALL], datasets=[corn], workspace=ws, progress=False)
-    monkeypatch.undo()
-    cancelled = cancel(info.value.run_id, ws, reason="not needed")
+    run_id = _paused_run(ws, corn, monkeypatch)
+    cancelled = cancel(run_id, ws, reason="not needed")
     assert cancelled.status == "cancelled"
     with pytest.raises(ConfigError, match="was cancelled \\(not needed\\); a cancelled run cannot resume"):
-        resume(info.value.run_id, ws, progress=False)
+        resume(run_id, ws, progress=False)
     with pytest.raises(ConfigError, match="no run 'nope'"):
         resume("nope", ws, progress=False)
     with pytest.raises(ConfigError, match="not a workspace"):
@@ -315,16 +321,13 @@ def test_a_moved_dataset_is_found_again_by_its_hash(tmp_path, corn, monkeypatch)
     data = tmp_path / "place" / "corn"
     shutil.copytree(corn, data)
     ws = tmp_path / "ws"
-    monkeypatch.setattr(Workspace, "add_checkpoints", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
-    with pytest.raises(RunPaused) as info:
-        run(templates=[SMALL], datasets=[data], workspace=ws, progress=False)
-    monkeypatch.undo()
+    run_id = _paused_run(ws, data, monkeypatch)
     moved = tmp_path / "archive" / "2026" / "corn-v1"
     moved.parent.mkdir(parents=True)
     shutil.move(data, moved)
     with pytest.raises(DataError, match=r"dataset 'corn' not found: .* --data-dir DIR"):
-        resume(info.value.run_id, ws, progress=False)
-    finished = resume(info.value.run_id, ws, data_dirs=[tmp_path / "archive"], progress=False)
+        resume(run_id, ws, progress=False)
+    finished = resume(run_id, ws, data_dirs=[tmp_path / "archive"], progress=False)
     assert finished.status == "completed" and len(finished.results) == 2
     entry = Workspace(ws).datasets.get("corn")
     assert entry.path == str(moved.resolve()) and entry.status == "moved"
@@ -355,11 +358,7 @@ def test_one_process_executes_a_run_at_a_time(tmp_path, corn, monkeypatch):
     from nirs_core.store.lock import workspace_lock
 
     ws = tmp_path / "ws"
-    monkeypatch.setattr(Workspace, "add_checkpoints", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
-    with pytest.raises(RunPaused) as info:
-        run(templates=[SMALL], datasets=[corn], workspace=ws, progress=False)
-    monkeypatch.undo()
-    run_id = info.value.run_id
+    run_id = _paused_run(ws, corn, monkeypatch)
     held, release = threading.Event(), threading.Event()
 
     def hold():
