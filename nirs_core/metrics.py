@@ -26,7 +26,16 @@ import numpy as np
 
 from nirs_core.errors import ConfigError, DataError
 
-__all__ = ["METRICS", "Metric", "badness", "compute_metric", "get_metric", "is_better", "regression_scores"]
+__all__ = [
+    "METRICS",
+    "Metric",
+    "badness",
+    "check_pair",
+    "compute_metric",
+    "get_metric",
+    "is_better",
+    "regression_scores",
+]
 
 
 @dataclass(frozen=True)
@@ -121,11 +130,16 @@ def compute_metric(name: str, y_true, y_pred) -> float:
     """Score ``y_pred`` against ``y_true`` with metric ``name`` (arrays of the same shape;
     several targets are pooled)."""
     get_metric(name)
-    t = np.asarray(y_true)
-    p = np.asarray(y_pred)
+    t, p = check_pair(f"compute_metric({name!r})", y_true, y_pred)
+    return _COMPUTE[name](t, p)
+
+
+def check_pair(owner: str, y_true, y_pred, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    """``y_true`` and ``y_pred`` as arrays of one non-empty shape; ``DataError`` otherwise."""
+    t = np.asarray(y_true, dtype=dtype)
+    p = np.asarray(y_pred, dtype=dtype)
     if t.shape != p.shape or t.size == 0:
         raise DataError(
-            f"compute_metric({name!r}): expected y_true and y_pred of the same non-empty shape; "
-            f"got {t.shape} and {p.shape}."
+            f"{owner}: expected y_true and y_pred of the same non-empty shape; got {t.shape} and {p.shape}."
         )
-    return _COMPUTE[name](t, p)
+    return t, p

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nirs_core.metrics import METRICS, compute_metric, regression_scores
+from nirs_core.metrics import METRICS, check_pair, compute_metric, regression_scores
 
 __all__ = [
     "CLASSIFICATION_METRICS",
@@ -40,11 +40,7 @@ def task_metrics(task: str) -> tuple[str, ...]:
 def score_all(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """Every metric of the task for one block of predictions (2-D arrays, same shape)."""
     if task == "regression":
-        t = np.asarray(y_true, dtype=np.float64)
-        p = np.asarray(y_pred, dtype=np.float64)
-        if t.shape != p.shape or t.size == 0:  # the same check and message as compute_metric's
-            return {name: compute_metric(name, t, p) for name in REGRESSION_METRICS}
-        return regression_scores(t, p)
+        return regression_scores(*check_pair("score_all", y_true, y_pred, np.float64))
     return {name: compute_metric(name, y_true, y_pred) for name in CLASSIFICATION_METRICS}
 
 
