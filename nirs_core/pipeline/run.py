@@ -771,9 +771,6 @@ def _run_results(
     progress: bool,
 ) -> dict[str, dict[str, Any]]:
     """Execute and store the results not yet completed; their entries by checkpoint key."""
-    from nirs_core.pipeline.cache import PreprocessingCache
-    from nirs_core.pipeline.executor import execute_batch
-
     done = ws.completed_results(run_id)
     pending = {d.name: [c for c in configs if result_key(d.name, c[0].id) not in done] for d in loaded}
     total = sum(len(p) for p in pending.values())
@@ -788,41 +785,58 @@ def _run_results(
     entries: dict[str, dict[str, Any]] = {}
     with _progress_bar(total, progress, run_id) as bar:
         for data in loaded:
-            if not pending[data.name]:
-                continue
-            cache = PreprocessingCache(max_bytes=cache_bytes)
-            every = _commit_seconds()
-            done_items: list[tuple[PipelineConfig, str]] = []
-            done_results: list[Any] = []
-            last_commit, held = time.monotonic(), 0  # held: artefact bytes not yet committed
+            if pending[data.name]:
+                entries.update(
+                    _run_dataset(
+                        ws, run_id, data, pending[data.name], cache_bytes=cache_bytes, unsure=unsure, bar=bar
+                    )
+                )
+    return entries
 
-            def commit(name: str, items: list, results: list) -> None:
-                if items:  # taken out first: a commit that fails is not tried again
-                    batch, outs = list(items), list(results)
-                    items.clear()
-                    results.clear()
-                    entries.update(_store_group(ws, run_id, name, batch, outs, unsure, bar))
 
-            try:
-                for group in _groups(pending[data.name]):
-                    if bar is not None:
-                        bar.set_postfix_str(f"{data.name}: {group[0][0].name}", refresh=False)
-                    results = execute_batch([c for c, _ in group], data.dataset, cache=cache, run_id=run_id)
-                    if len(results) != len(group):
-                        raise NirsError(
-                            f"execute_batch returned {len(results)} results for {len(group)} configs "
-                            f"of dataset {data.name!r}; expected one per config."
-                        )
-                    done_items.extend(group)
-                    done_results.extend(results)
-                    held += sum(len(b) for r in results for b in r.artifacts.values())
-                    if time.monotonic() - last_commit >= every or held >= COMMIT_BYTES:
-                        commit(data.name, done_items, done_results)
-                        last_commit, held = time.monotonic(), 0
-            finally:
-                # also when a later group failed or was interrupted: what is computed is kept
-                commit(data.name, done_items, done_results)
-            del cache
+def _run_dataset(
+    ws: Workspace,
+    run_id: str,
+    data: _LoadedDataset,
+    items: list[tuple[PipelineConfig, str]],
+    *,
+    cache_bytes: int,
+    unsure: set[str],
+    bar: Any,
+) -> dict[str, dict[str, Any]]:
+    """Execute the configs ``items`` on one dataset, group by group with one preprocessing
+    cache, committing the results in batches (see :data:`COMMIT_BYTES`); their entries."""
+    from nirs_core.pipeline.cache import PreprocessingCache
+    from nirs_core.pipeline.executor import execute_batch
+
+    cache = PreprocessingCache(max_bytes=cache_bytes)
+    every = _commit_seconds()
+    entries: dict[str, dict[str, Any]] = {}
+    batch: list[tuple[PipelineConfig, str]] = []  # computed, not yet committed
+    outs: list[Any] = []
+    last_commit, held = time.monotonic(), 0  # held: artefact bytes not yet committed
+    try:
+        for group in _groups(items):
+            if bar is not None:
+                bar.set_postfix_str(f"{data.name}: {group[0][0].name}", refresh=False)
+            results = execute_batch([c for c, _ in group], data.dataset, cache=cache, run_id=run_id)
+            if len(results) != len(group):
+                raise NirsError(
+                    f"execute_batch returned {len(results)} results for {len(group)} configs "
+                    f"of dataset {data.name!r}; expected one per config."
+                )
+            batch += group
+            outs += results
+            held += sum(len(b) for r in results for b in r.artifacts.values())
+            if time.monotonic() - last_commit >= every or held >= COMMIT_BYTES:
+                to_store, stored = batch, outs
+                batch, outs = [], []  # emptied first: a commit that fails is not tried again
+                entries.update(_store_group(ws, run_id, data.name, to_store, stored, unsure, bar))
+                last_commit, held = time.monotonic(), 0
+    finally:
+        # also when a later group failed or was interrupted: what is computed is kept
+        if batch:
+            entries.update(_store_group(ws, run_id, data.name, batch, outs, unsure, bar))
     return entries
 
 
