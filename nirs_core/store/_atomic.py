@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import os
 import re
@@ -90,13 +91,19 @@ def _commit(tmp: Path, path: Path) -> None:
         deferred.append(path)
 
 
-def _syncfs(path: Path) -> bool:
-    """Flush the file system holding ``path`` (Linux ``syncfs(2)``); False where unavailable."""
+@functools.cache
+def _syncfs_function() -> Any:
+    """libc's ``syncfs`` (Linux), or None."""
     if sys.platform != "linux":
-        return False
+        return None
     import ctypes
 
-    func = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush the file system holding ``path`` (Linux ``syncfs(2)``); False where unavailable."""
+    func = _syncfs_function()
     if func is None:
         return False
     fd = os.open(path, os.O_RDONLY)
