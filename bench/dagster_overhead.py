@@ -195,7 +195,7 @@ def through_dagster_dev(
     partition and ``leaderboard`` of it are materialised, by a ``dagster dev`` already up."""
     import dagster as dg
 
-    import nirs_core.pipeline.run as nirs_run
+    import nirs_core.app.run as nirs_run
 
     home, data, templates = root / "dagster_home", root / "data", root / "templates"
     for folder in (home, data, templates):

@@ -188,7 +188,7 @@ def _registry_classes() -> dict[type, list[str]]:
             if info.name.startswith("_"):
                 with contextlib.suppress(Exception):
                     importlib.import_module(f"{package}.{info.name}")
-    from nirs_core.operators import _registry
+    from nirs_core import registry as _registry
 
     try:
         mapping = dict(_registry.available())

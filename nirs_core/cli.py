@@ -37,7 +37,7 @@ __all__ = ["main"]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from nirs_core.demo import DEMOS, load_demo
+    from nirs_core.app.demo import DEMOS, load_demo
 
     ds = load_demo(args.name)
     ds.print_summary()
@@ -105,7 +105,7 @@ def _print_run(run, as_json: bool) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from nirs_core.pipeline.run import run
+    from nirs_core.app.run import run
 
     result = run(
         templates=list(args.templates),
@@ -119,7 +119,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from nirs_core.pipeline.run import resume
+    from nirs_core.app.run import resume
 
     result = resume(
         args.run_id, args.workspace, data_dirs=list(args.data_dir or ()), progress=not args.no_progress
@@ -190,7 +190,7 @@ def _bundle_options(args: argparse.Namespace) -> dict:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from nirs_core.store.bundle import train_bundle
+    from nirs_core.app.train import train_bundle
 
     out = train_bundle(
         args.template,
@@ -222,7 +222,7 @@ def _format_cell(value) -> str:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import csv
 
-    from nirs_core.replay import prepare_input, replay
+    from nirs_core.graph.replay import prepare_input, replay
     from nirs_core.store.bundle import open_bundle
 
     try:
@@ -472,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nirs {command}: error: {exc}{notes}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        from nirs_core.pipeline.run import RunPaused
+        from nirs_core.app.run import RunPaused
 
         if not isinstance(exc, RunPaused):
             raise

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from nirs_core.pipeline.graph import RuntimeGraph
+from nirs_core.graph.runtime import RuntimeGraph
 
 __all__ = ["graph_markdown", "png_markdown", "spectrum_plot", "table_markdown"]
 

@@ -19,7 +19,7 @@ import polars as pl
 
 from nirs_core.data import SpectroDataset
 from nirs_core.metrics import badness, compute_metric
-from nirs_core.store.predictions import POOLED_FOLD
+from nirs_core.names import POOLED_FOLD
 from nirs_dagster.assets.data import spectra
 from nirs_dagster.assets.modelling import by_partition, predictions
 from nirs_dagster.assets.reporting import BundleRecord, model_bundle
@@ -200,7 +200,7 @@ def model_bundle_replays(
 ) -> dg.AssetCheckResult:
     """The bundle (signature and hashes verified), given the dataset's spectra, predicts the
     calibration rows exactly (bit for bit) as the refit model did during training."""
-    from nirs_core.replay import predict
+    from nirs_core.app.predict import predict
 
     key_file = nirs.bundle_key_path()
     # The same input as in training (every row at once: a BLAS product over fewer rows may

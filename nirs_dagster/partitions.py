@@ -22,6 +22,7 @@ from pathlib import Path
 import dagster as dg
 
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.names import safe_name
 from nirs_core.pipeline.generators import PipelineConfig, expand, load_template
 from nirs_core.store._atomic import atomic_write_json
 
@@ -45,14 +46,13 @@ result_partitions = dg.MultiPartitionsDefinition({"dataset": dataset_partitions,
 
 DATA_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".json")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def dataset_key(path: Path) -> str:
     """The partition key of a dataset folder or file: its name (a file without its suffix),
     characters outside ``[A-Za-z0-9._-]`` replaced by ``_``, leading dots and dashes dropped."""
     name = path.name if path.is_dir() else path.stem
-    key = _UNSAFE.sub("_", name).lstrip(".-_")
+    key = safe_name(name)
     if not key:
         raise DataError(f"{path}: cannot make a dataset key from the name {name!r}; rename it.")
     return key

@@ -45,7 +45,7 @@ def write_demo_data(folder: str | os.PathLike[str]) -> list[Path]:
     """Write the demo datasets under ``folder`` in the ``X_train/y_train/X_test/y_test.csv``
     layout that :func:`nirs_core.data.load` reads (wavelengths as the X headers). A dataset whose
     folder exists already is left alone. Returns the dataset folders."""
-    from nirs_core.demo import load_demo
+    from nirs_core.app.demo import load_demo
 
     written = []
     for name in DEMO_DATASETS:

@@ -12,7 +12,7 @@ import pytest
 from test_bundle_fixtures import KEY, corn_parts, read_members
 
 from nirs_core.errors import BundleIntegrityError, ConfigError
-from nirs_core.pipeline.graph import Node, RuntimeGraph
+from nirs_core.graph.runtime import Node, RuntimeGraph
 from nirs_core.store.bundle import (
     DEFAULT_KEY_FILE,
     KEY_ENV,
@@ -140,7 +140,7 @@ def test_write_bundle_refuses_what_it_cannot_bundle(parts, tmp_path, monkeypatch
         write_bundle({"graph": {}, "artifacts": {}}, out, key=KEY)
     with pytest.raises(ConfigError, match="expected 'artifacts' to map file names to bytes; got list"):
         write_bundle({"graph": parts["graph"], "artifacts": []}, out, key=KEY)
-    with pytest.raises(ConfigError, match="datasheet must be True, False or a built datasheet"):
+    with pytest.raises(ConfigError, match="datasheet must be False, a built datasheet mapping or a datasheet builder"):
         write_bundle(parts, out, key=KEY, datasheet="yes")
     bare = dict(parts, graph=RuntimeGraph.from_json(parts["graph"].to_json()))
     bare["graph"].inputs = []

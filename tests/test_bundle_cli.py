@@ -81,7 +81,7 @@ def trained(tmp_path_factory):
 def _stored_test_predictions(ws_root):
     ws = Workspace(ws_root)
     run_id = ws.run_ids()[-1]
-    from nirs_core.pipeline.run import load_run
+    from nirs_core.app.run import load_run
 
     best = load_run(run_id, ws).best("corn")
     rows = ws.read_predictions("corn", run_id=run_id, config_id=best["config_id"], fold=-1, partition="test")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nirs_core.pipeline.graph import Node, RuntimeGraph, state_to_bytes
+from nirs_core.graph.runtime import Node, RuntimeGraph, state_to_bytes
 
 KEY = "a-test-key-of-32-characters-long"
 OTHER_KEY = "another-key-of-32-characters-!!!"

@@ -13,8 +13,8 @@ import pytest
 from test_bundle_fixtures import KEY, corn_parts, read_members
 
 from nirs_core.data import load
-from nirs_core.datasheet import build_datasheet, package_versions, render_markdown
-from nirs_core.store.bundle import write_bundle
+from nirs_core.reports.datasheet import build_datasheet, package_versions, render_markdown
+from nirs_core.app.train import write_bundle
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -60,7 +60,7 @@ def sheet(corn_arrays):
         template_id="t1",
     )
     # a crop after the SG step: the datasheet shades the range the model sees
-    from nirs_core.pipeline.graph import Node, RuntimeGraph, state_to_bytes
+    from nirs_core.graph.runtime import Node, RuntimeGraph, state_to_bytes
 
     graph = RuntimeGraph.from_json(parts["graph"].to_json())
     crop = CropWavelengths(start=1200, stop=2200).fit(
@@ -148,5 +148,5 @@ def test_datasheet_without_dataset_or_plots(corn_arrays):
 
 
 def test_replay_never_imports_matplotlib():
-    code = "import sys, nirs_core.replay, nirs_core.store.bundle; assert 'matplotlib' not in sys.modules"
+    code = "import sys, nirs_core.graph.replay, nirs_core.store.bundle; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

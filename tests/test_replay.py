@@ -12,7 +12,8 @@ from test_bundle_fixtures import KEY, corn_parts, read_members, resign, write_me
 
 from nirs_core.data import SpectroDataset, load
 from nirs_core.errors import BundleIntegrityError, DataError
-from nirs_core.replay import predict, prepare_input
+from nirs_core.app.predict import predict
+from nirs_core.graph.replay import prepare_input
 from nirs_core.store.bundle import open_bundle, write_bundle
 
 pytestmark = pytest.mark.usefixtures("no_ambient_key")
@@ -277,7 +278,7 @@ def test_unreadable_npz_state_fails_verification(corn_arrays, tmp_path):
 
 
 def test_classification_ensemble_votes(tmp_path):
-    from nirs_core.replay import _vote
+    from nirs_core.graph.replay import _vote
 
     stack = np.array([[["a"], ["b"]], [["b"], ["b"]], [["a"], ["a"]]])
     assert _vote(stack, ["b", "a"]).ravel().tolist() == ["a", "b"]
@@ -286,7 +287,7 @@ def test_classification_ensemble_votes(tmp_path):
 
 
 def test_two_source_graph_concatenates_and_checks_row_counts(corn_arrays, tmp_path):
-    from nirs_core.pipeline.graph import Node, RuntimeGraph
+    from nirs_core.graph.runtime import Node, RuntimeGraph
 
     wl = corn_arrays["wavelengths"]
     graph = RuntimeGraph(

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.models._kernels as _kernels
 from nirs_core.errors import ConfigError, DataError
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = ["OrthogonalPLS"]
 

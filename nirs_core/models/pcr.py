@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 
 import nirs_core.models._kernels as _kernels
 from nirs_core.models.pls import CoefficientPathMixin, check_n_components, validate_xy
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = ["PrincipalComponentRegression"]
 

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 import nirs_core.models._kernels as _kernels
 from nirs_core.errors import DataError
 from nirs_core.models.pls import check_n_components
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = ["PLSDiscriminantAnalysis"]
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 from sklearn.base import OneToOneFeatureMixin
 
 from nirs_core.operators._preprocessing_base import AxisTransformer, KernelTransformer, check_int, check_real
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = [
     "AirPLS",

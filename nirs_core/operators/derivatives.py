@@ -10,7 +10,7 @@ from sklearn.base import OneToOneFeatureMixin
 import nirs_core.operators._kernels as _kernels
 from nirs_core.errors import ConfigError
 from nirs_core.operators._preprocessing_base import KernelTransformer, check_int, check_option, check_real
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = ["NorrisWilliams", "SavitzkyGolay"]
 

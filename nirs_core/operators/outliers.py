@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.operators._outlier_kernels as _ok
 from nirs_core.errors import ConfigError, DataError
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = ["PCAOutlierDetector", "PLSOutlierDetector", "hotelling_t2_limit", "q_limit"]
 

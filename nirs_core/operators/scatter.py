@@ -22,7 +22,7 @@ from nirs_core.operators._preprocessing_base import (
     check_option,
     check_real,
 )
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = [
     "ExtendedMultiplicativeScatterCorrection",

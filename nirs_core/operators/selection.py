@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.operators._selection_kernels as _sk
 from nirs_core.errors import ConfigError, DataError
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = ["CARS", "IntervalPLS", "VIPSelector"]
 

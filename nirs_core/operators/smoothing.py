@@ -5,7 +5,7 @@ from __future__ import annotations
 from sklearn.base import OneToOneFeatureMixin
 
 from nirs_core.operators._preprocessing_base import KernelTransformer, check_int, check_option, check_real
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = ["GaussianSmoothing"]
 

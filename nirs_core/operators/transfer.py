@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.operators._transfer_kernels as _tk
 from nirs_core.errors import ConfigError
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = ["DirectStandardization", "PiecewiseDirectStandardization"]
 

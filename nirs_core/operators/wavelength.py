@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from nirs_core.errors import ConfigError, DataError
 from nirs_core.operators._preprocessing_base import AxisTransformer, check_real, format_wavelength
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = ["CropWavelengths", "ResampleWavelengths"]
 

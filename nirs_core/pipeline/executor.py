@@ -43,7 +43,7 @@ Sharing work in a batch
   A batch of several groups (below) caches a lane only when a later group shares its
   top-level prefix, and after each group drops the entries no later group needs; a batch
   of one group caches every prefix (callers that run configs batch by batch, as
-  :mod:`nirs_core.pipeline.run` does, share them across calls).
+  :mod:`nirs_core.app.run` does, share them across calls).
 - Stateless operators (``requires_fit`` False) on raw-derived spectra are computed once on
   every row of the dataset and shared by all folds and the refit when the result takes at
   most an eighth of the cache bound; larger ones are computed on each fit context's rows
@@ -84,11 +84,11 @@ from nirs_core.metrics import badness
 from nirs_core.pipeline.cache import PreprocessingCache, processing_key
 from nirs_core.pipeline.controllers import Block, Env, Flow, PredictionSet, Record, find_controller
 from nirs_core.pipeline.generators import PipelineConfig, expand
-from nirs_core.pipeline.graph import Node, RuntimeGraph
+from nirs_core.graph.runtime import Node, RuntimeGraph
 from nirs_core.pipeline.result import Result
 from nirs_core.pipeline.scoring import prediction_row, selection_metric, task_metrics
 from nirs_core.pipeline.serialize import KEYWORD_CONTEXTS, Context, canonical_json, resolve_class
-from nirs_core.store.predictions import POOLED_FOLD, REFIT_FOLD
+from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 
 __all__ = ["PreprocessingCache", "execute", "execute_batch"]
 
@@ -143,7 +143,7 @@ def execute_batch(
         later |= tags[g]
     for g, group in enumerate(groups):
         # one group: keep everything (a caller running configs batch by batch, as
-        # nirs_core.pipeline.run does, shares prefixes through the cache across calls)
+        # nirs_core.app.run does, shares prefixes through the cache across calls)
         keep = needed_after[g] if len(groups) > 1 else None
         for index, result in zip(group, batch.run_group([cfgs[i] for i in group], keep), strict=True):
             results[index] = result

@@ -867,10 +867,10 @@ class _Namer:
             if self._aliases is None:
                 # The classes of these configs are imported already, hence registered; the
                 # public available() would import every operator module just to name them.
-                from nirs_core.operators import _registry
+                from nirs_core.registry import registered as _registered
 
                 self._aliases = {}
-                for alias, registered in sorted(_registry._REGISTRY.items()):
+                for alias, registered in sorted(_registered().items()):
                     if "." not in alias and ":" not in alias:
                         self._aliases.setdefault(registered, []).append(alias)
             names = self._aliases.get(cls)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nirs_core.pipeline.graph import RuntimeGraph
+from nirs_core.graph.runtime import RuntimeGraph
 
 GRAPH_FILE = "graph.json"  # beside manifest.yaml in the result's folder
 
@@ -29,7 +29,7 @@ class Result:
     model × fold × partition, fold −1 for the refit, −2 for the pooled out-of-fold row).
     ``graph`` is the runtime DAG; each node's ``artifacts`` maps a fit name (``refit``,
     ``fold_0``…) to a file name ``<sha256>.<ext>`` that is a key of ``artifacts`` (the bytes:
-    ``.npz`` from :func:`nirs_core.pipeline.graph.state_to_bytes`, ``.pkl`` cloudpickle for
+    ``.npz`` from :func:`nirs_core.graph.runtime.state_to_bytes`, ``.pkl`` cloudpickle for
     third-party estimators).
     """
 

@@ -134,7 +134,7 @@ def _resolve_cached(name: str) -> type:
         found = _import_attr(module_name, attr)
         if isinstance(found, type):
             return found
-    from nirs_core.operators._registry import resolve
+    from nirs_core.registry import resolve
 
     return resolve(name)
 

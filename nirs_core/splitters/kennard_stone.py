@@ -12,7 +12,7 @@ from sklearn.utils import check_array
 
 import nirs_core.splitters._kernels as _kernels
 from nirs_core.errors import ConfigError, DataError
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 
 __all__ = ["KennardStoneSplit"]
 

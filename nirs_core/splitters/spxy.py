@@ -7,7 +7,7 @@ from sklearn.utils import check_array
 
 import nirs_core.splitters._kernels as _kernels
 from nirs_core.errors import DataError
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 from nirs_core.splitters.kennard_stone import _SampleSelectionSplit
 
 __all__ = ["SPXYSplit"]

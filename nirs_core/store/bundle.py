@@ -7,12 +7,12 @@ Members (every name is relative, ``/``-separated, without ``..``)::
                          dataset identity, scores
     input.json           what the bundle expects: per source its name, wavelengths, unit,
                          n_features and dtype; the number of sources; total n_features
-    graph.json           the runtime DAG (nirs_core.pipeline.graph), its nodes' artefact
+    graph.json           the runtime DAG (nirs_core.graph.runtime), its nodes' artefact
                          maps restricted to the replayed fits
     artifacts/<file>     one fitted state per node and fit: ``.npz`` (arrays + JSON, never
                          pickled) for the project's operators, ``.pkl`` (cloudpickle) only for
                          third-party estimators
-    datasheet.md         the model card (nirs_core.datasheet), with its plots
+    datasheet.md         the model card (nirs_core.reports.datasheet), with its plots
     datasheet.json
     plots/<name>.png
     manifest.sha256      ``<sha256>  <name>`` for every other member except ``signature``,
@@ -46,14 +46,14 @@ import os
 import re
 import stat
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from nirs_core.errors import BundleIntegrityError, ConfigError
-from nirs_core.pipeline.graph import GraphError, RuntimeGraph, state_from_bytes
+from nirs_core.graph.runtime import GraphError, RuntimeGraph, state_from_bytes
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -65,7 +65,6 @@ __all__ = [
     "open_bundle",
     "parts_from_workspace",
     "resolve_key",
-    "train_bundle",
     "verify_bundle",
     "write_bundle",
 ]
@@ -146,7 +145,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _json_bytes(data: Any) -> bytes:
-    from nirs_core.pipeline.graph import _json_default
+    from nirs_core.graph.runtime import _json_default
 
     return (json.dumps(data, indent=1, sort_keys=True, default=_json_default, allow_nan=True) + "\n").encode()
 
@@ -296,7 +295,7 @@ def write_bundle(
     fits: str | Sequence[str] = "refit",
     dataset: Any = None,
     template: Any = None,
-    datasheet: bool | Mapping[str, Any] = True,
+    datasheet: bool | Mapping[str, Any] | Callable[..., Mapping[str, Any]] = False,
     name: str | None = None,
 ) -> Path:
     """Write a bundle of ``source`` (a :class:`~nirs_core.pipeline.result.Result`, or a mapping
@@ -306,9 +305,10 @@ def write_bundle(
     ``"ensemble"`` (every ``fold_k`` fit; replay averages their predictions) or a list of fit
     names. ``dataset``: the training :class:`~nirs_core.data.SpectroDataset`, for the input
     axis (when the graph lacks it) and the datasheet. ``template``: the template (text or
-    object) recorded in the datasheet. ``datasheet``: ``True`` builds it with
-    :func:`nirs_core.datasheet.build_datasheet`, ``False`` leaves it out, or a prebuilt one
-    (``{"markdown", "json", "plots"}``). Signed with the key found by :func:`resolve_key`
+    object) recorded in the datasheet. ``datasheet``: ``False`` leaves it out; a prebuilt one
+    (``{"markdown", "json", "plots"}``); or a builder called as ``datasheet(fields, dataset=,
+    template=, bundle_info=)`` (the store writes what it is given: the application layer passes
+    :func:`nirs_core.reports.datasheet.build_datasheet`, see :func:`nirs_core.app.train.write_bundle`). Signed with the key found by :func:`resolve_key`
     unless ``sign=False``; no key found while signing is a :class:`ConfigError`.
     """
     data = _source_fields(source)
@@ -371,17 +371,16 @@ def write_bundle(
     members["input.json"] = _json_bytes(_input_spec(graph, dataset))
     members["graph.json"] = (bundled.to_json() + "\n").encode()
 
-    if datasheet is True:
-        from nirs_core.datasheet import build_datasheet
-
-        sheet = build_datasheet(data, dataset=dataset, template=template, bundle_info=info)
-    elif datasheet is False:
+    if datasheet is False or datasheet is None:
         sheet = None
     elif isinstance(datasheet, Mapping):
         sheet = datasheet
+    elif callable(datasheet):
+        sheet = datasheet(data, dataset=dataset, template=template, bundle_info=info)
     else:
         raise ConfigError(
-            f"write_bundle: datasheet must be True, False or a built datasheet mapping; got {type(datasheet).__name__}."
+            "write_bundle: datasheet must be False, a built datasheet mapping or a datasheet builder; "
+            f"got {type(datasheet).__name__}."
         )
     if sheet is not None:
         members["datasheet.md"] = sheet["markdown"].encode("utf-8")
@@ -757,55 +756,3 @@ def parts_from_workspace(workspace: Any, run_id: str, dataset: str, config_id: s
         "predictions": rows,
         "template_text": template_text,
     }
-
-
-def train_bundle(
-    template: str | os.PathLike[str],
-    data: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    workspace: str | os.PathLike[str] | None = None,
-    key: bytes | str | None = None,
-    key_file: str | os.PathLike[str] | None = None,
-    sign: bool = True,
-    fits: str | Sequence[str] = "refit",
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Run ``template`` on ``data`` (:func:`nirs_core.pipeline.run.run`), pick the config with
-    the best ``cv_score`` (in its metric's direction, :meth:`Run.best`) and bundle its refit
-    model (already in the run's result) to ``output``. Without ``workspace`` a temporary one
-    is used and removed. Returns ``{"bundle", "run_id", "workspace", "best"}``."""
-    import tempfile
-
-    from nirs_core.data import load
-    from nirs_core.pipeline.run import run
-
-    if sign:  # fail before training when the bundle could not be signed
-        found, _ = resolve_key(key, key_file)
-        if found is None:
-            raise ConfigError(
-                f"train: no signing key; set ${KEY_ENV}, pass --key-file, create {DEFAULT_KEY_FILE}, "
-                "or ask for an unsigned bundle."
-            )
-    with tempfile.TemporaryDirectory(prefix="nirs-train-") as scratch:
-        root = Path(workspace) if workspace is not None else Path(scratch) / "workspace"
-        result = run(templates=[str(template)], datasets=[str(data)], workspace=root, progress=progress)
-        best = result.best(by="cv_score")
-        parts = parts_from_workspace(result.workspace, result.run_id, best["dataset"], best["config_id"])
-        path = write_bundle(
-            parts,
-            output,
-            key=key,
-            key_file=key_file,
-            sign=sign,
-            fits=fits,
-            dataset=load(data),
-            template=parts.get("template_text"),
-        )
-        return {
-            "bundle": path,
-            "run_id": result.run_id,
-            "workspace": str(root) if workspace is not None else None,
-            "best": best,
-            "n_configs": len(result.results),
-        }

@@ -43,14 +43,12 @@ import pyarrow.parquet as pq
 
 from nirs_core.errors import DataError
 from nirs_core.metrics import METRICS, badness
+from nirs_core.names import PARTITIONS, POOLED_FOLD, REFIT_FOLD
 from nirs_core.store._atomic import atomic_path
 from nirs_core.store.lock import DEFAULT_TIMEOUT, file_lock
 
 __all__ = [
     "DEFAULT_TOP_K",
-    "PARTITIONS",
-    "POOLED_FOLD",
-    "REFIT_FOLD",
     "SCHEMA",
     "SUMMARY_KEY",
     "append_predictions",
@@ -64,9 +62,6 @@ __all__ = [
 
 SUMMARY_KEY = b"nirs.predictions.summary"
 SUMMARY_FORMAT = "nirs.predictions.summary/1"
-REFIT_FOLD = -1
-POOLED_FOLD = -2
-PARTITIONS = ("train", "val", "test")
 DEFAULT_TOP_K = 10
 SCORE_COLUMNS = tuple(METRICS)
 

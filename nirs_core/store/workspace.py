@@ -411,7 +411,7 @@ class Workspace:
 
     def read_graph(self, run_id: str, dataset: str, config_id: str) -> Any:
         """The runtime graph of a stored result (its ``graph.json``)."""
-        from nirs_core.pipeline.graph import GraphError, RuntimeGraph
+        from nirs_core.graph.runtime import GraphError, RuntimeGraph
 
         path = self.graph_path(run_id, dataset, config_id)
         try:

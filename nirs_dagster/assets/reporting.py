@@ -15,7 +15,7 @@ from nirs_core.data import SpectroDataset
 from nirs_core.errors import DataError
 from nirs_core.metrics import badness
 from nirs_core.pipeline.result import Result
-from nirs_core.store.predictions import POOLED_FOLD, REFIT_FOLD
+from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 from nirs_dagster._display import table_markdown
 from nirs_dagster.partitions import ConfigCatalogue, dataset_partitions, split_result_key
 from nirs_dagster.resources import NirsResource
@@ -146,7 +146,7 @@ def datasheet(
 ) -> dict[str, Any]:
     """The model card of the best config: dataset identity and statistics, the config, its
     scores, lineage hashes and plots (``{"markdown", "json", "plots"}``)."""
-    from nirs_core.datasheet import build_datasheet
+    from nirs_core.reports.datasheet import build_datasheet
 
     result = best_result(leaderboard, fitted_pipeline, context.partition_key)
     template = ConfigCatalogue(nirs.dagster_path()).template_of(result.config_id)
@@ -185,7 +185,7 @@ def model_bundle(
     spectra: SpectroDataset,
 ) -> BundleRecord:
     """The signed bundle of the best config, ``<workspace>/bundles/<dataset>.n4b.zip``."""
-    from nirs_core.store.bundle import write_bundle
+    from nirs_core.app.train import write_bundle
 
     result = best_result(leaderboard, fitted_pipeline, context.partition_key)
     template = ConfigCatalogue(nirs.dagster_path()).template_of(result.config_id)

@@ -10,7 +10,7 @@ from sklearn.cross_decomposition import PLSRegression as SklearnPLS
 import nirs_core.models._kernels as _kernels
 from nirs_core.errors import ConfigError, DataError
 from nirs_core.models.opls import OrthogonalPLS
-from nirs_core.operators._registry import resolve
+from nirs_core.registry import resolve
 
 
 def test_alias():

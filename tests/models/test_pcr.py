@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 import nirs_core.models._kernels as _kernels
 from nirs_core.errors import ConfigError
 from nirs_core.models.pcr import PrincipalComponentRegression
-from nirs_core.operators._registry import resolve
+from nirs_core.registry import resolve
 
 
 def test_alias():

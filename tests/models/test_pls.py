@@ -13,7 +13,7 @@ import nirs_core.models._kernels as _kernels
 from nirs_core.errors import ConfigError
 from nirs_core.models.cv import pls_cv_scores
 from nirs_core.models.pls import PLSRegression
-from nirs_core.operators._registry import resolve
+from nirs_core.registry import resolve
 
 
 def _sklearn(n_components, X, y, scale=False):

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 import nirs_core.models._kernels as _kernels
 from nirs_core.errors import DataError
 from nirs_core.models.plsda import PLSDiscriminantAnalysis
-from nirs_core.operators._registry import resolve
+from nirs_core.registry import resolve
 
 
 @pytest.fixture(scope="module")

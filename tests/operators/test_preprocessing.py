@@ -18,7 +18,7 @@ from numpy.testing import assert_allclose
 from scipy.ndimage import gaussian_filter1d
 
 import nirs_core.operators._kernels as K
-from nirs_core.operators._registry import resolve
+from nirs_core.registry import resolve
 from nirs_core.operators.baseline import (
     AirPLS,
     AsymmetricLeastSquares,

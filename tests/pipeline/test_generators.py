@@ -19,7 +19,7 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from nirs_core.errors import ConfigError
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 from nirs_core.pipeline.generators import (
     DEFAULT_MAX_CONFIGS,
     ID_LENGTH,
@@ -509,7 +509,7 @@ def test_issue_example_with_sklearn_stand_ins():
 
 def _require_registered(*names):
     """The short names the example template uses must resolve (a ConfigError fails the test)."""
-    from nirs_core.operators._registry import resolve
+    from nirs_core.registry import resolve
 
     for name in names:
         resolve(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nirs_core.pipeline.graph import GraphError, Node, RuntimeGraph, state_from_bytes, state_to_bytes
+from nirs_core.graph.runtime import GraphError, Node, RuntimeGraph, state_from_bytes, state_to_bytes
 
 
 def _graph() -> RuntimeGraph:

@@ -19,7 +19,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
 
 from nirs_core.errors import ConfigError
-from nirs_core.operators._registry import register
+from nirs_core.registry import register
 from nirs_core.pipeline.serialize import (
     Context,
     canonical_json,

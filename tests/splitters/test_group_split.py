@@ -8,7 +8,7 @@ from sklearn.cross_decomposition import PLSRegression
 from sklearn.model_selection import cross_val_predict
 
 from nirs_core.errors import ConfigError, DataError
-from nirs_core.operators._registry import resolve
+from nirs_core.registry import resolve
 from nirs_core.splitters.group import GroupKFoldSplit
 
 

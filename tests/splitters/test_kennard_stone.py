@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nirs_core.errors import ConfigError, DataError
-from nirs_core.operators._registry import resolve
+from nirs_core.registry import resolve
 from nirs_core.splitters import _kernels
 from nirs_core.splitters.kennard_stone import KennardStoneSplit
 

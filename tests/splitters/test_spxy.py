@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nirs_core.errors import DataError
-from nirs_core.operators._registry import resolve
+from nirs_core.registry import resolve
 from nirs_core.splitters import _kernels
 from nirs_core.splitters.spxy import SPXYSplit
 

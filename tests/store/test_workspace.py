@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from nirs_core.errors import ConfigError, DataError
-from nirs_core.store.predictions import POOLED_FOLD, REFIT_FOLD
+from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 from nirs_core.store.workspace import (
     TRANSITIONS,
     RunStatus,

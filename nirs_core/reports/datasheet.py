@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from nirs_core.names import POOLED_FOLD, REFIT_FOLD
+
 __all__ = ["DATASHEET_FORMAT", "build_datasheet", "package_versions", "render_markdown"]
 
 DATASHEET_FORMAT = "nirs.datasheet/1"
@@ -37,7 +39,6 @@ _PACKAGES = (
     "cloudpickle",
     "matplotlib",
 )
-REFIT_FOLD, POOLED_FOLD = -1, -2
 
 
 def package_versions() -> dict[str, str | None]:
@@ -99,7 +100,7 @@ def _dataset_identity(dataset: Any, info: Mapping[str, Any], name: str | None) -
 def _selected_columns(graph: Any, artifacts: Mapping[str, bytes], n_features: int) -> np.ndarray:
     """Columns of source 0 that reach the model: crops and column selections applied in
     topological order (other transforms keep every column)."""
-    from nirs_core.pipeline.graph import state_from_bytes
+    from nirs_core.graph.runtime import state_from_bytes
 
     cols = np.arange(n_features)
     for node in graph.topological_order():

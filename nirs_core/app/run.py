@@ -65,6 +65,7 @@ import yaml
 
 from nirs_core.errors import ConfigError, DataError, NirsError
 from nirs_core.metrics import badness, get_metric
+from nirs_core.names import check_name, safe_name
 from nirs_core.pipeline.cache import DEFAULT_MAX_BYTES
 from nirs_core.pipeline.generators import (
     LoadedTemplate,
@@ -109,8 +110,6 @@ _TABLE_COLUMNS = {
     "n_test": "Int64",
 }
 DATASETS_DIR = "datasets"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _LOAD_OPTIONS = ("layout", "target", "group", "unit")
 
 
@@ -541,8 +540,8 @@ def _prepare_datasets(datasets: Any, ws: Workspace) -> list[_DatasetSpec]:
         path = Path(item).expanduser()
         if not path.exists():
             raise DataError(f"{path}: data path not found ({where}); expected a dataset file or folder.")
-        if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
-            raise ConfigError(f"{where}: name must match {_NAME.pattern} (it names files); got {name!r}.")
+        if name is not None:
+            check_name(name, where)
         specs.append(_DatasetSpec(path=path.resolve(), name=name, options=options))
     given = [s.name for s in specs if isinstance(s, _DatasetSpec) and s.name is not None]
     duplicated = sorted({n for n in given if given.count(n) > 1})
@@ -552,8 +551,7 @@ def _prepare_datasets(datasets: Any, ws: Workspace) -> list[_DatasetSpec]:
 
 
 def _safe_name(name: str) -> str:
-    text = _UNSAFE.sub("_", str(name)).strip("._-")
-    return text if text and _NAME.match(text) else "dataset"
+    return safe_name(name) or "dataset"
 
 
 def _save_object(ds: Any, ws: Workspace) -> _DatasetSpec:

@@ -1,4 +1,8 @@
-"""Replay of a bundle on new spectra: :func:`predict`.
+"""Replay of a fitted runtime DAG on new spectra: :func:`prepare_input` and :func:`replay`.
+
+The bundle file itself (its signature, hashes, members) is the store's business
+(:mod:`nirs_core.store.bundle`); :func:`nirs_core.app.predict.predict` opens one and calls this
+module. Here a bundle is anything with the attributes of :class:`Replayable`.
 
 Replay applies the bundle's runtime DAG in topological order with the kernel functions the
 engine used (``"module:function"`` of each node, imported on first use), on numpy alone: a
@@ -8,7 +12,7 @@ after :func:`~nirs_core.store.bundle.open_bundle` has verified the signature and
 Kernels are imported only from ``nirs_core`` modules whose name ends in ``kernels``; a graph
 naming any other function is refused.
 
-The result of :func:`predict` is a numpy array of shape ``(n_spectra, n_targets)``, one row per
+The result of :func:`replay` is a numpy array of shape ``(n_spectra, n_targets)``, one row per
 input spectrum in input order and one column per target in the order of
 ``Bundle.targets`` (regression: float64; classification: the class labels). A bundle that
 replays a fold ensemble returns the mean of the fold models' predictions (regression) or the
@@ -40,18 +44,35 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from nirs_core.errors import BundleIntegrityError, DataError
-from nirs_core.store.bundle import Bundle, open_bundle
 
-__all__ = ["PreparedInput", "predict", "prepare_input", "replay"]
+__all__ = ["PreparedInput", "Replayable", "prepare_input", "replay"]
 
 _SAMPLE_COLUMNS = ("sample", "sample_id", "sampleid", "id", "sample_name", "name")
 _KERNEL_CACHE: dict[str, Any] = {}
 _FAST_CSV_BYTES = 1 << 20
+
+
+class Replayable(Protocol):
+    """What replay reads of an opened bundle (:class:`nirs_core.store.bundle.Bundle`)."""
+
+    graph: Any  # a nirs_core.graph.runtime.RuntimeGraph
+    input: dict[str, Any]
+
+    @property
+    def fits(self) -> list[str]: ...
+
+    @property
+    def task(self) -> str | None: ...
+
+    @property
+    def classes(self) -> list[Any]: ...
+
+    def state(self, node_id: str, fit: str) -> Any: ...
 
 
 @dataclass
@@ -214,7 +235,7 @@ def _sample_ids(ds: Any) -> tuple[np.ndarray | None, str | None]:
     return None, None
 
 
-def prepare_input(bundle: Bundle, data: Any, *, resample: bool = False) -> PreparedInput:
+def prepare_input(bundle: Replayable, data: Any, *, resample: bool = False) -> PreparedInput:
     """Check ``data`` against what ``bundle`` expects and return the spectra to replay (see the
     module docstring for the accepted inputs and the checks)."""
     spec = bundle.input
@@ -309,7 +330,7 @@ def _as_2d(value: Any) -> np.ndarray:
     return arr.reshape(-1, 1) if arr.ndim == 1 else arr
 
 
-def _run(bundle: Bundle, sources: list[np.ndarray], fit: str) -> np.ndarray:
+def _run(bundle: Replayable, sources: list[np.ndarray], fit: str) -> np.ndarray:
     values: dict[str, Any] = {}
     for node in bundle.graph.topological_order():
         parents = [values[p] for p in node.parents]
@@ -359,7 +380,7 @@ def _vote(stack: np.ndarray, classes: list[Any]) -> np.ndarray:
     return out
 
 
-def replay(bundle: Bundle, sources: list[np.ndarray]) -> np.ndarray:
+def replay(bundle: Replayable, sources: list[np.ndarray]) -> np.ndarray:
     """Predictions ``(n, n_targets)`` of the bundle's fits on checked spectra (one array per
     source); a fold ensemble is averaged (regression) or voted (classification)."""
     outs = [_run(bundle, sources, fit) for fit in bundle.fits]
@@ -370,22 +391,3 @@ def replay(bundle: Bundle, sources: list[np.ndarray]) -> np.ndarray:
         return _vote(stack, bundle.classes)
     return stack.mean(axis=0)
 
-
-def predict(
-    bundle: Bundle | str | os.PathLike[str],
-    data: Any,
-    *,
-    resample: bool = False,
-    key: bytes | str | None = None,
-    key_file: str | os.PathLike[str] | None = None,
-    trust_unsigned: bool = False,
-) -> np.ndarray:
-    """Predict ``data`` with a bundle (a path, verified here, or an opened :class:`Bundle`).
-
-    Returns ``(n_spectra, n_targets)`` in input order; the column names are ``Bundle.targets``
-    (see the module docstring for inputs, checks and ensembles).
-    """
-    if not isinstance(bundle, Bundle):
-        bundle = open_bundle(bundle, key=key, key_file=key_file, trust_unsigned=trust_unsigned)
-    prepared = prepare_input(bundle, data, resample=resample)
-    return replay(bundle, prepared.sources)

@@ -1,0 +1,84 @@
+"""Train a bundle: run a template on a dataset, pick the best config and write its refit model
+as a signed bundle with its datasheet. The store writes bundles it is given
+(:func:`nirs_core.store.bundle.write_bundle`); this layer adds the datasheet (reports) and the run
+(engine)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nirs_core.app.run import run
+from nirs_core.errors import ConfigError
+from nirs_core.reports.datasheet import build_datasheet
+from nirs_core.store import bundle as _bundle
+from nirs_core.store.bundle import DEFAULT_KEY_FILE, KEY_ENV, parts_from_workspace, resolve_key
+
+__all__ = ["train_bundle", "write_bundle"]
+
+
+def write_bundle(
+    source: Any,
+    path: str | os.PathLike[str],
+    *,
+    datasheet: bool | Mapping[str, Any] = True,
+    **options: Any,
+) -> Path:
+    """:func:`nirs_core.store.bundle.write_bundle` with the datasheet built by
+    :func:`nirs_core.reports.datasheet.build_datasheet` (``datasheet=True``, the default), left
+    out (``False``) or prebuilt (a mapping)."""
+    builder = build_datasheet if datasheet is True else datasheet
+    return _bundle.write_bundle(source, path, datasheet=builder, **options)
+
+
+def train_bundle(
+    template: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    workspace: str | os.PathLike[str] | None = None,
+    key: bytes | str | None = None,
+    key_file: str | os.PathLike[str] | None = None,
+    sign: bool = True,
+    fits: str | Sequence[str] = "refit",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run ``template`` on ``data`` (:func:`nirs_core.app.run.run`), pick the config with
+    the best ``cv_score`` (in its metric's direction, :meth:`Run.best`) and bundle its refit
+    model (already in the run's result) to ``output``. Without ``workspace`` a temporary one
+    is used and removed. Returns ``{"bundle", "run_id", "workspace", "best"}``."""
+    import tempfile
+
+    from nirs_core.data import load
+
+    if sign:  # fail before training when the bundle could not be signed
+        found, _ = resolve_key(key, key_file)
+        if found is None:
+            raise ConfigError(
+                f"train: no signing key; set ${KEY_ENV}, pass --key-file, create {DEFAULT_KEY_FILE}, "
+                "or ask for an unsigned bundle."
+            )
+    with tempfile.TemporaryDirectory(prefix="nirs-train-") as scratch:
+        root = Path(workspace) if workspace is not None else Path(scratch) / "workspace"
+        result = run(templates=[str(template)], datasets=[str(data)], workspace=root, progress=progress)
+        best = result.best(by="cv_score")
+        parts = parts_from_workspace(result.workspace, result.run_id, best["dataset"], best["config_id"])
+        path = write_bundle(
+            parts,
+            output,
+            key=key,
+            key_file=key_file,
+            sign=sign,
+            fits=fits,
+            dataset=load(data),
+            template=parts.get("template_text"),
+        )
+        return {
+            "bundle": path,
+            "run_id": result.run_id,
+            "workspace": str(root) if workspace is not None else None,
+            "best": best,
+            "n_configs": len(result.results),
+        }

@@ -1,0 +1,1 @@
+"""Reports a person reads: the datasheet (model card) of a fitted pipeline."""
