@@ -90,7 +90,7 @@ from nirs_core.pipeline.scoring import prediction_row, selection_metric, task_me
 from nirs_core.pipeline.serialize import KEYWORD_CONTEXTS, Context, canonical_json, resolve_class
 from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 
-__all__ = ["PreprocessingCache", "execute", "execute_batch"]
+__all__ = ["PreprocessingCache", "execute", "execute_batch", "sweep_groups"]
 
 _PLS = "nirs_core.models.pls.PLSRegression"
 
@@ -133,7 +133,7 @@ def execute_batch(
     batch = _Batch(dataset, cache, run_id)
     results: list[Result | None] = [None] * len(cfgs)
     done = 0
-    groups = _sweep_groups(cfgs)
+    groups = sweep_groups(cfgs)
     # the prefixes that later groups share: only those are worth keeping between groups
     tags = [{t for i in group for t in _prefix_tags(cfgs[i])} for group in groups]
     later: set[str] = set()
@@ -198,7 +198,11 @@ def _sweep_signature(cfg: PipelineConfig) -> str | None:
     return canonical_json([*steps[:-1], blanked])
 
 
-def _sweep_groups(cfgs: list[PipelineConfig]) -> list[list[int]]:
+def sweep_groups(cfgs: list[PipelineConfig]) -> list[list[int]]:
+    """Indices of ``cfgs`` grouped by component sweep (configs equal but for the
+    ``n_components`` of their final PLS, scored together from one fit per fold), in first-seen
+    order; every other config alone. The one grouping rule of the engine: runs commit by these
+    groups too."""
     groups: dict[str, list[int]] = {}
     order: list[list[int]] = []
     for i, cfg in enumerate(cfgs):

@@ -1,0 +1,272 @@
+"""Executing a run's pending configs and committing their results: per dataset, group by group
+through :func:`nirs_core.pipeline.executor.execute_batch`, stored in batches (artefacts, graph,
+manifest, prediction rows, then checkpoints; see :mod:`nirs_core.app.run` for the order and
+why)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nirs_core.app.datasets import LoadedDataset
+from nirs_core.errors import ConfigError, NirsError
+from nirs_core.metrics import get_metric
+from nirs_core.pipeline.executor import sweep_groups
+from nirs_core.pipeline.generators import PipelineConfig
+from nirs_core.store._atomic import synced_together
+from nirs_core.store.workspace import Workspace, result_key
+
+
+def _groups(configs: list[tuple[PipelineConfig, str]]) -> list[list[tuple[PipelineConfig, str]]]:
+    """The configs that share a component sweep go to the executor together (it scores such a
+    sweep from one fit per fold: :func:`nirs_core.pipeline.executor.sweep_groups`, the one rule);
+    the others one by one (they still share preprocessed prefixes through the cache), so a
+    checkpoint can follow each of them."""
+    return [[configs[i] for i in group] for group in sweep_groups([c for c, _ in configs])]
+
+
+def run_results(
+    ws: Workspace,
+    run_id: str,
+    configs: list[tuple[PipelineConfig, str]],
+    loaded: list[LoadedDataset],
+    *,
+    cache_bytes: int,
+    progress: bool,
+) -> dict[str, dict[str, Any]]:
+    """Execute and store the results not yet completed; their entries by checkpoint key."""
+    done = ws.completed_results(run_id)
+    pending = {d.name: [c for c in configs if result_key(d.name, c[0].id) not in done] for d in loaded}
+    total = sum(len(p) for p in pending.values())
+    # results whose manifest exists without a checkpoint: a killed process may have appended
+    # their prediction rows already
+    unsure = {
+        result_key(d, c[0].id)
+        for d, items in pending.items()
+        for c in items
+        if ws.manifest_path(run_id, d, c[0].id).is_file()
+    }
+    entries: dict[str, dict[str, Any]] = {}
+    with _progress_bar(total, progress, run_id) as bar:
+        for data in loaded:
+            if pending[data.name]:
+                entries.update(
+                    _run_dataset(
+                        ws, run_id, data, pending[data.name], cache_bytes=cache_bytes, unsure=unsure, bar=bar
+                    )
+                )
+    return entries
+
+
+def _run_dataset(
+    ws: Workspace,
+    run_id: str,
+    data: LoadedDataset,
+    items: list[tuple[PipelineConfig, str]],
+    *,
+    cache_bytes: int,
+    unsure: set[str],
+    bar: Any,
+) -> dict[str, dict[str, Any]]:
+    """Execute the configs ``items`` on one dataset, group by group with one preprocessing
+    cache, committing the results in batches (see :data:`COMMIT_BYTES`); their entries."""
+    from nirs_core.pipeline.cache import PreprocessingCache
+    from nirs_core.pipeline.executor import execute_batch
+
+    cache = PreprocessingCache(max_bytes=cache_bytes)
+    every = commit_seconds()
+    entries: dict[str, dict[str, Any]] = {}
+    batch: list[tuple[PipelineConfig, str]] = []  # computed, not yet committed
+    outs: list[Any] = []
+    last_commit, held = time.monotonic(), 0  # held: artefact bytes not yet committed
+    try:
+        for group in _groups(items):
+            if bar is not None:
+                bar.set_postfix_str(f"{data.name}: {group[0][0].name}", refresh=False)
+            results = execute_batch([c for c, _ in group], data.dataset, cache=cache, run_id=run_id)
+            if len(results) != len(group):
+                raise NirsError(
+                    f"execute_batch returned {len(results)} results for {len(group)} configs "
+                    f"of dataset {data.name!r}; expected one per config."
+                )
+            batch += group
+            outs += results
+            held += sum(len(b) for r in results for b in r.artifacts.values())
+            if time.monotonic() - last_commit >= every or held >= COMMIT_BYTES:
+                to_store, stored = batch, outs
+                batch, outs = [], []  # emptied first: a commit that fails is not tried again
+                entries.update(_store_group(ws, run_id, data.name, to_store, stored, unsure, bar))
+                last_commit, held = time.monotonic(), 0
+    finally:
+        # also when a later group failed or was interrupted: what is computed is kept
+        if batch:
+            entries.update(_store_group(ws, run_id, data.name, batch, outs, unsure, bar))
+    return entries
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, enabled: bool, run_id: str) -> Iterator[Any]:
+    if not enabled or total == 0:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=f"run {run_id}", unit="result", dynamic_ncols=True, leave=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+# Results are committed (stored, made durable, checkpointed) in batches: when the results
+# computed since the last commit are NIRS_COMMIT_SECONDS old (default 1 s; 0 commits after
+# every group), or hold COMMIT_BYTES of artefacts, and when a dataset's results are all
+# computed. A killed run loses at most that much work; a sweep of small fast configs pays for
+# one commit instead of one per config (each commit rewrites the predictions file and
+# run.yaml).
+COMMIT_SECONDS_ENV = "NIRS_COMMIT_SECONDS"
+COMMIT_BYTES = 64 << 20
+
+
+def commit_seconds() -> float:
+    text = os.environ.get(COMMIT_SECONDS_ENV, "1")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(
+            f"environment variable {COMMIT_SECONDS_ENV}: expected a number of seconds >= 0; got {text!r}."
+        )
+    return value
+
+
+def _store_group(
+    ws: Workspace,
+    run_id: str,
+    dataset: str,
+    group: list[tuple[PipelineConfig, str]],
+    results: list[Any],
+    unsure: set[str],
+    bar: Any,
+) -> dict[str, dict[str, Any]]:
+    """Store a batch of results. For each result: its artefacts, its graph, then its
+    manifest; then the batch's prediction rows (one atomic append); all of these made durable
+    together; then the batch's checkpoints (one write of ``run.yaml``)."""
+    rows: list[dict[str, Any]] = []
+    entries: dict[str, dict[str, Any]] = {}
+    present = (
+        _configs_with_rows(ws, run_id, dataset)
+        if any(result_key(dataset, cfg.id) in unsure for cfg, _ in group)
+        else set()
+    )
+    with synced_together(ws.root):
+        for (cfg, template), result in zip(group, results):
+            if result.config_id != cfg.id:
+                raise NirsError(
+                    f"execute_batch returned the result of config {result.config_id!r} where config "
+                    f"{cfg.id!r} ({cfg.name}) was expected."
+                )
+            for file_name, data in sorted(result.artifacts.items()):
+                sha, _, ext = file_name.partition(".")
+                stored = ws.put_artifact(data, ext)
+                if stored != sha:
+                    raise NirsError(
+                        f"artefact {file_name} of result {dataset}/{cfg.id}: its bytes hash to {stored}; "
+                        "expected the sha256 in its name."
+                    )
+            manifest = plain(result.manifest())
+            manifest.update(
+                run_id=run_id,
+                dataset=dataset,
+                template=template,
+                template_id=cfg.template_id,
+                config_id=cfg.id,
+                config_name=cfg.name,
+                predictions={
+                    "file": ws.predictions_path(dataset).relative_to(ws.root).as_posix(),
+                    "rows": len(result.predictions),
+                },
+            )
+            manifest.setdefault("config", cfg.steps)
+            manifest.setdefault("choices", cfg.choices)
+            ws.write_graph(run_id, dataset, cfg.id, result.graph)
+            ws.write_manifest(run_id, dataset, cfg.id, manifest)  # last: the result is complete
+            if cfg.id not in present:
+                rows.extend(
+                    {**row, "run_id": run_id, "dataset": dataset, "config_id": cfg.id,
+                     "config_name": cfg.name, "template_id": row.get("template_id") or cfg.template_id}
+                    for row in result.predictions
+                )  # fmt: skip
+            entries[result_key(dataset, cfg.id)] = result_entry(manifest, cfg, template)
+        if rows:
+            ws.append_predictions(dataset, rows)
+    ws.add_checkpoints(run_id, dataset, [cfg.id for cfg, _ in group])
+    if bar is not None:
+        bar.update(len(group))
+    return entries
+
+
+def _configs_with_rows(ws: Workspace, run_id: str, dataset: str) -> set[str]:
+    """Config ids that have prediction rows of the run in ``predictions/<dataset>.parquet``."""
+    if not ws.predictions_path(dataset).is_file():
+        return set()
+    found = ws.read_predictions(dataset, run_id=run_id, columns=["config_id"])
+    return set(found["config_id"].unique().to_list())
+
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain YAML/JSON values (numpy scalars and arrays become Python ones)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _score(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def result_entry(manifest: Mapping[str, Any], cfg: PipelineConfig, template: str) -> dict[str, Any]:
+    metric = manifest.get("metric")
+    get_metric(metric)  # a manifest with an unknown metric is corrupt
+    return {
+        "dataset": manifest["dataset"],
+        "template": manifest.get("template", template),
+        "template_id": manifest.get("template_id", cfg.template_id),
+        "config_id": cfg.id,
+        "config_name": cfg.name,
+        "choices": manifest.get("choices", cfg.choices),
+        "config": manifest.get("config", cfg.steps),
+        "metric": metric,
+        "cv_score": _score(manifest.get("cv_score")),
+        "test_score": _score(manifest.get("test_score")),
+        "n_train": int(manifest["n_train"]),
+        "n_test": int(manifest["n_test"]),
+        "scores": manifest.get("scores", {}),
+    }
