@@ -33,5 +33,7 @@ def check_name(name: object, where: str, what: str = "name") -> str:
     from nirs_core.errors import ConfigError
 
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ConfigError(f"{where}: {what} must match {NAME_PATTERN.pattern} (it names files); got {name!r}.")
+        raise ConfigError(
+            f"{where}: {what} must match {NAME_PATTERN.pattern} (it names files); got {name!r}."
+        )
     return name

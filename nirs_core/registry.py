@@ -22,7 +22,15 @@ from typing import Any, TypeVar
 
 from nirs_core.errors import ConfigError
 
-__all__ = ["available", "class_path", "lazy_exports", "public_submodules", "register", "registered", "resolve"]
+__all__ = [
+    "available",
+    "class_path",
+    "lazy_exports",
+    "public_submodules",
+    "register",
+    "registered",
+    "resolve",
+]
 
 T = TypeVar("T", bound=type)
 

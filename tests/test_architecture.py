@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_lint_imports_keeps_every_contract():
     exe = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
-    done = subprocess.run([exe, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [exe, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout
 
@@ -29,7 +31,9 @@ def _part_graph() -> dict[str, set[str]]:
             b
             for b in parts
             if b != a
-            and graph.direct_import_exists(importer=f"nirs_core.{a}", imported=f"nirs_core.{b}", as_packages=True)
+            and graph.direct_import_exists(
+                importer=f"nirs_core.{a}", imported=f"nirs_core.{b}", as_packages=True
+            )
         }
         for a in parts
     }
@@ -61,7 +65,8 @@ def test_no_two_parts_of_the_engine_import_each_other_in_a_cycle():
 @pytest.mark.parametrize("limit", [900])
 def test_no_engine_module_is_over_the_size_limit(limit):
     sizes = {
-        str(p.relative_to(ROOT)): sum(1 for _ in p.open(encoding="utf-8")) for p in (ROOT / "nirs_core").rglob("*.py")
+        str(p.relative_to(ROOT)): sum(1 for _ in p.open(encoding="utf-8"))
+        for p in (ROOT / "nirs_core").rglob("*.py")
     }
     over = {name: n for name, n in sizes.items() if n > limit}
     assert not over, f"engine modules over {limit} lines: {over}"

@@ -13,8 +13,8 @@ import zipfile
 import pytest
 from test_bundle_fixtures import KEY, OTHER_KEY, evil_parts, read_members, resign, write_members
 
-from nirs_core.errors import BundleIntegrityError
 from nirs_core.app.predict import predict
+from nirs_core.errors import BundleIntegrityError
 from nirs_core.store.bundle import open_bundle, verify_bundle, write_bundle
 
 pytestmark = pytest.mark.usefixtures("no_ambient_key")

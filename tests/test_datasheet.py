@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from test_bundle_fixtures import KEY, corn_parts, read_members
 
+from nirs_core.app.train import write_bundle
 from nirs_core.data import load
 from nirs_core.reports.datasheet import build_datasheet, package_versions, render_markdown
-from nirs_core.app.train import write_bundle
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

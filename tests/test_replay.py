@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from test_bundle_fixtures import KEY, corn_parts, read_members, resign, write_members
 
+from nirs_core.app.predict import predict
 from nirs_core.data import SpectroDataset, load
 from nirs_core.errors import BundleIntegrityError, DataError
-from nirs_core.app.predict import predict
 from nirs_core.graph.replay import prepare_input
 from nirs_core.store.bundle import open_bundle, write_bundle
 

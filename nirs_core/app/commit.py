@@ -222,7 +222,6 @@ def _configs_with_rows(ws: Workspace, run_id: str, dataset: str) -> set[str]:
     return set(found["config_id"].unique().to_list())
 
 
-
 def plain(value: Any) -> Any:
     """``value`` as plain YAML/JSON values (numpy scalars and arrays become Python ones)."""
     if isinstance(value, Mapping):

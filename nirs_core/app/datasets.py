@@ -194,7 +194,6 @@ def dataset_names(ws: Workspace, run_id: str) -> list[str]:
     return []
 
 
-
 def load_datasets(
     ws: Workspace, run_id: str, specs: list[DatasetSpec], data_dirs: Sequence[Path]
 ) -> list[LoadedDataset]:

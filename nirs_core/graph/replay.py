@@ -390,4 +390,3 @@ def replay(bundle: Replayable, sources: list[np.ndarray]) -> np.ndarray:
     if bundle.task in ("binary", "multiclass", "classification"):
         return _vote(stack, bundle.classes)
     return stack.mean(axis=0)
-

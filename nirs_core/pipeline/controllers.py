@@ -83,8 +83,8 @@ from sklearn.base import clone, is_classifier
 from sklearn.utils import get_tags
 
 from nirs_core.errors import ConfigError
-from nirs_core.pipeline.cache import PreprocessingCache, processing_key
 from nirs_core.graph.runtime import state_to_bytes
+from nirs_core.pipeline.cache import PreprocessingCache, processing_key
 from nirs_core.pipeline.serialize import canonical_json, classify_step, from_canonical, resolve_class
 
 __all__ = [

@@ -80,15 +80,15 @@ from typing import Any
 import numpy as np
 
 from nirs_core.errors import ConfigError
+from nirs_core.graph.runtime import Node, RuntimeGraph
 from nirs_core.metrics import badness
+from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 from nirs_core.pipeline.cache import PreprocessingCache, processing_key
 from nirs_core.pipeline.controllers import Block, Env, Flow, PredictionSet, Record, find_controller
 from nirs_core.pipeline.generators import PipelineConfig, expand
-from nirs_core.graph.runtime import Node, RuntimeGraph
 from nirs_core.pipeline.result import Result
 from nirs_core.pipeline.scoring import prediction_row, selection_metric, task_metrics
 from nirs_core.pipeline.serialize import KEYWORD_CONTEXTS, Context, canonical_json, resolve_class
-from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 
 __all__ = ["PreprocessingCache", "execute", "execute_batch", "sweep_groups"]
 

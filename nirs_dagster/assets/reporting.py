@@ -14,8 +14,8 @@ import polars as pl
 from nirs_core.data import SpectroDataset
 from nirs_core.errors import DataError
 from nirs_core.metrics import badness
-from nirs_core.pipeline.result import Result
 from nirs_core.names import POOLED_FOLD, REFIT_FOLD
+from nirs_core.pipeline.result import Result
 from nirs_dagster._display import table_markdown
 from nirs_dagster.partitions import ConfigCatalogue, dataset_partitions, split_result_key
 from nirs_dagster.resources import NirsResource

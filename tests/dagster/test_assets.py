@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 
 import nirs_core
+from nirs_core.app.predict import predict
 from nirs_core.data import SpectroDataset
 from nirs_core.pipeline.result import Result
-from nirs_core.app.predict import predict
 from nirs_dagster import checks
 from nirs_dagster.assets import (
     datasheet,

@@ -9,7 +9,6 @@ from scipy import stats
 
 from nirs_core.errors import ConfigError, DataError
 from nirs_core.operators import _augment_kernels as ak
-from nirs_core.registry import resolve
 from nirs_core.operators.augmentation import (
     AdditiveScatter,
     BandMasking,
@@ -19,6 +18,7 @@ from nirs_core.operators.augmentation import (
     MultiplicativeScatter,
     WavelengthShift,
 )
+from nirs_core.registry import resolve
 
 ALL = [
     GaussianNoise,

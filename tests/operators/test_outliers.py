@@ -11,8 +11,8 @@ from sklearn.cross_decomposition import PLSRegression as SkPLS
 from sklearn.decomposition import PCA
 
 from nirs_core.errors import ConfigError, DataError
-from nirs_core.registry import resolve
 from nirs_core.operators.outliers import PCAOutlierDetector, PLSOutlierDetector, q_limit
+from nirs_core.registry import resolve
 
 
 def _slow_t2_q(X, scores, variances, reconstruction):

@@ -18,7 +18,6 @@ from numpy.testing import assert_allclose
 from scipy.ndimage import gaussian_filter1d
 
 import nirs_core.operators._kernels as K
-from nirs_core.registry import resolve
 from nirs_core.operators.baseline import (
     AirPLS,
     AsymmetricLeastSquares,
@@ -38,6 +37,7 @@ from nirs_core.operators.scatter import (
     StandardNormalVariate,
 )
 from nirs_core.operators.smoothing import GaussianSmoothing
+from nirs_core.registry import resolve
 
 RTOL = 1e-10
 

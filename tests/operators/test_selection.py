@@ -12,8 +12,8 @@ from sklearn.model_selection import KFold, cross_val_predict
 
 from nirs_core.errors import ConfigError, DataError
 from nirs_core.operators import _selection_kernels as sk
-from nirs_core.registry import resolve
 from nirs_core.operators.selection import CARS, IntervalPLS, VIPSelector
+from nirs_core.registry import resolve
 
 
 def _slow_vip(pls: SkPLS) -> np.ndarray:

@@ -9,8 +9,8 @@ from sklearn.cross_decomposition import PLSRegression
 
 from nirs_core.errors import ConfigError
 from nirs_core.operators import _transfer_kernels as tk
-from nirs_core.registry import resolve
 from nirs_core.operators.transfer import DirectStandardization, PiecewiseDirectStandardization
+from nirs_core.registry import resolve
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ from sklearn.model_selection import KFold
 
 from nirs_core.data import SpectroDataset, load
 from nirs_core.errors import ConfigError
+from nirs_core.graph.runtime import state_from_bytes
 from nirs_core.models.pls import PLSRegression
+from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 from nirs_core.pipeline.executor import PreprocessingCache, execute, execute_batch
 from nirs_core.pipeline.generators import expand
-from nirs_core.graph.runtime import state_from_bytes
-from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 from nirs_core.store.predictions import SCHEMA
 
 KFOLD = {

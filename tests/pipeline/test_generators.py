@@ -19,7 +19,6 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from nirs_core.errors import ConfigError
-from nirs_core.registry import register
 from nirs_core.pipeline.generators import (
     DEFAULT_MAX_CONFIGS,
     ID_LENGTH,
@@ -31,6 +30,7 @@ from nirs_core.pipeline.generators import (
     template_to_json,
 )
 from nirs_core.pipeline.serialize import config_hash
+from nirs_core.registry import register
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,9 +12,9 @@ import yaml
 from conftest import REPO, shared_path
 
 import nirs_core
+from nirs_core.app.run import RESULT_KEYS, Run, RunPaused, cancel, partial_files, resume, run
 from nirs_core.errors import ConfigError, DataError
 from nirs_core.pipeline.generators import expand, load_template
-from nirs_core.app.run import RESULT_KEYS, Run, RunPaused, cancel, partial_files, resume, run
 from nirs_core.store.workspace import Workspace
 
 SWEEP = REPO / "examples" / "corn_pls_sweep.yaml"

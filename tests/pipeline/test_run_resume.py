@@ -14,8 +14,8 @@ import time
 import pytest
 from conftest import REPO, shared_path
 
-from nirs_core.pipeline.generators import count, load_template
 from nirs_core.app.run import partial_files, resume, run
+from nirs_core.pipeline.generators import count, load_template
 from nirs_core.store.workspace import Workspace
 
 SWEEP = REPO / "examples" / "corn_pls_sweep.yaml"

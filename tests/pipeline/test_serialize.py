@@ -19,7 +19,6 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
 
 from nirs_core.errors import ConfigError
-from nirs_core.registry import register
 from nirs_core.pipeline.serialize import (
     Context,
     canonical_json,
@@ -29,6 +28,7 @@ from nirs_core.pipeline.serialize import (
     public_path,
     to_canonical,
 )
+from nirs_core.registry import register
 
 
 @register("SerTestScaler")
