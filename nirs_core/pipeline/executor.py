@@ -16,7 +16,7 @@ What happens
    calibration and test samples). The calibration set is the partition ``train``, the test
    set the partition ``test``; other partitions are ignored (listed in ``Result.info``).
 3. In each context the steps run through the controller registry
-   (:mod:`nirs_core.pipeline.controllers`): every stateful operator is fit on the context's
+   (:mod:`nirs_core.pipeline.steps`): every stateful operator is fit on the context's
    training rows only.
 4. Each model's predictions give prediction rows (schema of
    :mod:`nirs_core.store.predictions`): one per fold (partition ``val``), the pooled
@@ -84,11 +84,12 @@ from nirs_core.graph.runtime import Node, RuntimeGraph
 from nirs_core.metrics import badness
 from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 from nirs_core.pipeline.cache import PreprocessingCache, processing_key
-from nirs_core.pipeline.controllers import Block, Env, Flow, PredictionSet, Record, find_controller
 from nirs_core.pipeline.generators import PipelineConfig, expand
+from nirs_core.pipeline.keywords import KEYWORDS, Context
 from nirs_core.pipeline.result import Result
 from nirs_core.pipeline.scoring import prediction_row, selection_metric, task_metrics
-from nirs_core.pipeline.serialize import KEYWORD_CONTEXTS, Context, canonical_json, resolve_class
+from nirs_core.pipeline.serialize import canonical_json, resolve_class
+from nirs_core.pipeline.steps import Block, Env, Flow, PredictionSet, Record, find_controller
 
 __all__ = ["PreprocessingCache", "execute", "execute_batch", "sweep_groups"]
 
@@ -230,10 +231,12 @@ def _walk_nested_splits(steps: Sequence[Any], path: str, env: Env) -> None:
         sub = f"{path}[{i}]"
         if not isinstance(step, dict) or "class" in step:
             continue
+        if path != "steps":  # a nested step with a per-config hook (split) refuses to be nested
+            ctrl = find_controller(step, sub)
+            if ctrl.prepare is not None:
+                ctrl.prepare(step, sub, env, False)
         for key, payload in step.items():
-            context = KEYWORD_CONTEXTS.get(key)
-            if key == "split" and path != "steps":
-                find_controller(step, sub).prepare(step, sub, env, False)
+            context = KEYWORDS.context(key)
             if context is Context.CHAIN:
                 _walk_nested_splits(payload, f"{sub}.{key}", env)
             elif context in (Context.CHAINS, Context.BRANCHES):

@@ -142,9 +142,8 @@ from typing import Any, NamedTuple
 import yaml
 
 from nirs_core.errors import ConfigError
+from nirs_core.pipeline.keywords import KEYWORDS, Context
 from nirs_core.pipeline.serialize import (
-    KEYWORD_CONTEXTS,
-    Context,
     build_operator,
     canonical_json,
     canonicalize,
@@ -642,7 +641,7 @@ def _compile_generator(raw: Mapping, reserved: list[str], context: Context, path
 
 def _compile_mapping(raw: Mapping, context: Context, path: str) -> Any:
     """A mapping without a generator key of its own but with generators inside."""
-    is_step = "class" in raw or any(k in KEYWORD_CONTEXTS for k in raw)
+    is_step = "class" in raw or any(k in KEYWORDS for k in raw)
     if context is Context.VALUE and not is_operator_mapping(raw):
         return _Fields(
             {k: compile_node(v, Context.VALUE, key_path(path, k)) for k, v in raw.items()}, context, False
@@ -661,7 +660,7 @@ def _compile_mapping(raw: Mapping, context: Context, path: str) -> Any:
     if context in (Context.OPERATOR, Context.VALUE):
         raise _fail(path, f"expected an operator; got a {kind!r} step.")
     fields = {
-        k: compile_node(v, KEYWORD_CONTEXTS[k] if k == kind else Context.VALUE, key_path(path, k))
+        k: compile_node(v, KEYWORDS[k].context if k == kind else Context.VALUE, key_path(path, k))
         for k, v in raw.items()
     }
     return _Fields(fields, context, True)
@@ -835,9 +834,10 @@ def _walk_operators(steps: list[Any]) -> Iterator[dict[str, Any]]:
             yield step
             continue
         for key, payload in step.items():
-            context = KEYWORD_CONTEXTS.get(key)
-            if key == "split" or context is None or context is Context.VALUE:
+            keyword = KEYWORDS.get(key)
+            if keyword is None or not keyword.named or keyword.context is Context.VALUE:
                 continue
+            context = keyword.context
             if context is Context.OPERATOR:
                 yield payload
             elif context is Context.CHAIN:
@@ -901,13 +901,14 @@ class _Namer:
         if "class" in step:
             return self._operator_label(step, compact)
         for key, payload in step.items():
-            context = KEYWORD_CONTEXTS.get(key)
-            if key == "split" or context is None or context is Context.VALUE:
+            keyword = KEYWORDS.get(key)
+            if keyword is None or not keyword.named or keyword.context is Context.VALUE:
                 continue
+            context = keyword.context
             if context is Context.OPERATOR:
-                return self._operator_label(payload, compact)
+                return keyword.label_prefix + self._operator_label(payload, compact)
             if context is Context.CHAIN:
-                return "y" + self._chain_label(payload, ".", compact)
+                return keyword.label_prefix + self._chain_label(payload, ".", compact)
             chains = [payload[k] for k in sorted(payload)] if isinstance(payload, Mapping) else payload
             return "+".join(self._chain_label(chain, ".", compact) or "id" for chain in chains)
         return ""

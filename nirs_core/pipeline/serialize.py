@@ -45,23 +45,20 @@ default is a tuple (``MinMaxScaler(feature_range=...)``) and for scikit-learn's 
 
 from __future__ import annotations
 
-import enum
 import functools
 import hashlib
 import importlib
 import inspect
 import json
-import types
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from nirs_core.errors import ConfigError
+from nirs_core.pipeline.keywords import KEYWORDS, Context
 
 __all__ = [
-    "KEYWORD_CONTEXTS",
-    "Context",
     "build_operator",
     "canonical_json",
     "canonicalize",
@@ -75,31 +72,6 @@ __all__ = [
     "to_canonical",
 ]
 
-
-class Context(enum.Enum):
-    """Where a value sits in a pipeline, which decides how it is read."""
-
-    CHAIN = "chain"  # a list of steps, flattened: None is no step, nested lists are spliced
-    STEP = "step"  # one step: an operator or a keyword step
-    OPERATOR = "operator"  # one operator
-    CHAINS = "chains"  # a list of chains side by side (feature_augmentation, sample_augmentation)
-    BRANCHES = "branches"  # a list of chains, or a mapping name -> chain
-    VALUE = "value"  # a plain parameter or option value
-
-
-#: The payload context of each keyword step.
-KEYWORD_CONTEXTS: Mapping[str, Context] = types.MappingProxyType(
-    {
-        "model": Context.OPERATOR,
-        "split": Context.OPERATOR,
-        "stack": Context.OPERATOR,
-        "y_processing": Context.CHAIN,
-        "branch": Context.BRANCHES,
-        "feature_augmentation": Context.CHAINS,
-        "sample_augmentation": Context.CHAINS,
-        "merge": Context.VALUE,
-    }
-)
 
 _OPERATOR_KEYS = frozenset({"class", "params"})
 _SCALARS = (bool, int, float, str, type(None))
@@ -334,14 +306,14 @@ def classify_step(obj: Mapping, path: str = "") -> str:
                 f"an operator mapping holds only 'class' and 'params'; got also {', '.join(map(repr, extra))}.",
             )
         return "operator"
-    keywords = [k for k in obj if k in KEYWORD_CONTEXTS]
+    keywords = [k for k in obj if k in KEYWORDS]
     if len(keywords) > 1:
         raise _fail(path, f"a step holds one keyword; got {', '.join(map(repr, keywords))}.")
     if not keywords:
         raise _fail(
             path,
             "expected a step: an operator name, {'class': ..., 'params': {...}}, or a mapping with one "
-            f"of the keywords {', '.join(KEYWORD_CONTEXTS)}; got keys {sorted(map(str, obj))}.",
+            f"of the keywords {', '.join(KEYWORDS)}; got keys {sorted(map(str, obj))}.",
         )
     return keywords[0]
 
@@ -428,7 +400,7 @@ def _step(obj: Any, path: str) -> dict[str, Any]:
         for key in sorted(obj):
             sub = key_path(path, key)
             out[key] = (
-                canonicalize(obj[key], KEYWORD_CONTEXTS[key], sub) if key == kind else _value(obj[key], sub)
+                canonicalize(obj[key], KEYWORDS[key].context, sub) if key == kind else _value(obj[key], sub)
             )
         return out
     if isinstance(obj, (list, tuple)) or obj is None:
@@ -441,7 +413,7 @@ def _chains(obj: Any, path: str, *, named: bool) -> Any:
         if not obj:
             raise _fail(path, "expected at least one alternative; got an empty list.")
         return [_chain(item, f"{path}[{i}]") for i, item in enumerate(obj)]
-    if isinstance(obj, Mapping) and named and not ("class" in obj or any(k in KEYWORD_CONTEXTS for k in obj)):
+    if isinstance(obj, Mapping) and named and not ("class" in obj or any(k in KEYWORDS for k in obj)):
         if not obj:
             raise _fail(path, "expected at least one branch; got an empty mapping.")
         bad = [k for k in obj if not isinstance(k, str)]

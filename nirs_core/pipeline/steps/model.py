@@ -1,0 +1,65 @@
+"""The ``model`` step: sources side by side, the estimator fit on the training rows, predictions
+of every row in target units (y_processing inverted), the replay state recorded."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from nirs_core.pipeline.keywords import Context
+from nirs_core.pipeline.steps._base import (
+    Env,
+    Flow,
+    PredictionSet,
+    Record,
+    _build,
+    _check_training_rows,
+    _fit_y,
+    _state,
+    controller,
+    map_rows,
+)
+from nirs_core.pipeline.steps._prediction import (
+    check_model,
+    inverse_y,
+    label_of,
+    model_input,
+    predict_2d,
+    predicted_rows,
+    spread,
+)
+from nirs_core.pipeline.steps.pls_sweep import pls_sweep
+
+# --------------------------------------------------------------------------- model
+
+
+def fit_model(op: dict, name: str | None, lane: Flow, env: Env, path: str, mpath: str) -> Flow:
+    """Fit ``op`` on the lane's training rows and add its prediction set(s) to the lane."""
+    est = _build(op, mpath)
+    check_model(est, env, mpath)
+    _check_training_rows(lane, path, type(est).__name__)
+    lane, block = model_input(lane, env)
+    if env.sweep is not None and path == env.sweep_path:
+        sets = pls_sweep(est, op, lane, block, env, name)
+    else:
+        est.fit(block.data(lane.fit), _fit_y(lane, env))
+        env.stats["fits"] += 1
+        node_id = env.next_id(label_of(op))
+        kind, kernel, blob, ext, meta = _state(est, env, "predict")
+        rec = Record(node_id, kind, (block.head,), op["class"], op["params"], kernel, blob, ext, meta)
+        mask = predicted_rows(lane)
+        arr, idx = block.row_index(mask)
+        y_pred = map_rows(lambda X: predict_2d(est, X), arr, idx)
+        proba = None
+        if env.task != "regression" and hasattr(est, "predict_proba"):
+            proba = map_rows(lambda X: np.asarray(est.predict_proba(X), dtype=np.float64), arr, idx)
+            proba = spread(proba, mask)
+        y_out, last, inv = inverse_y(lane, env, y_pred, node_id)
+        sets = [PredictionSet(name or node_id, spread(y_out, mask), last, (rec, *inv), y_proba=proba)]
+    return replace(lane, preds=(*lane.preds, *sets), pristine=False)
+
+
+@controller("model", context=Context.OPERATOR)
+def _model(step: dict, lane: Flow, env: Env, path: str) -> list[Flow]:
+    return [fit_model(step["model"], step.get("name"), lane, env, path, f"{path}.model")]
