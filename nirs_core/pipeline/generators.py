@@ -128,32 +128,27 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import copy
 import decimal
 import itertools
 import json
 import math
-import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import yaml
+from typing import Any
 
 from nirs_core.errors import ConfigError
+from nirs_core.pipeline.config import ID_LENGTH, LoadedTemplate, PipelineConfig, load_template
 from nirs_core.pipeline.keywords import KEYWORDS, Context
+from nirs_core.pipeline.naming import Namer
 from nirs_core.pipeline.serialize import (
     build_operator,
     canonical_json,
     canonicalize,
     classify_step,
     config_hash,
-    from_canonical,
     is_operator_mapping,
     key_path,
     public_path,
-    resolve_class,
 )
 
 __all__ = [
@@ -177,8 +172,6 @@ _MODIFIERS: dict[str, tuple[str, ...]] = {
     "_grid_": ("count", "model", "param"),
 }
 GENERATOR_KEYS: tuple[str, ...] = tuple(_MODIFIERS)
-#: Hex digits of a config id (sha256 prefix of the canonical JSON of its steps).
-ID_LENGTH = 8
 #: :func:`expand` refuses templates that expand to more configs than this (``count:`` limits).
 DEFAULT_MAX_CONFIGS = 10_000
 
@@ -806,7 +799,7 @@ def expand(
                 )
             seen[short] = index
             rows.append((steps, choices, short))
-        namer = _Namer([steps for steps, _, _ in rows])
+        namer = Namer([steps for steps, _, _ in rows])
         width = max(4, len(str(len(rows) - 1)))
         return [
             PipelineConfig(
@@ -819,258 +812,3 @@ def expand(
             )
             for i, (steps, choices, short) in enumerate(rows)
         ]
-
-
-# --------------------------------------------------------------------------- readable names
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
-_MAX_LABEL = 64
-
-
-def _walk_operators(steps: list[Any]) -> Iterator[dict[str, Any]]:
-    for step in steps:
-        if "class" in step:
-            yield step
-            continue
-        for key, payload in step.items():
-            keyword = KEYWORDS.get(key)
-            if keyword is None or not keyword.named or keyword.context is Context.VALUE:
-                continue
-            context = keyword.context
-            if context is Context.OPERATOR:
-                yield payload
-            elif context is Context.CHAIN:
-                yield from _walk_operators(payload)
-            else:
-                chains = payload.values() if isinstance(payload, Mapping) else payload
-                for chain in chains:
-                    yield from _walk_operators(chain)
-
-
-class _Namer:
-    """Readable config names: short operator names with the parameters that vary."""
-
-    def __init__(self, all_steps: list[list[Any]]) -> None:
-        seen: dict[tuple[str, str], dict[str, None]] = {}
-        for steps in all_steps:
-            for op in _walk_operators(steps):
-                for param, value in op["params"].items():
-                    seen.setdefault((op["class"], param), {})[canonical_json(value)] = None
-        self.swept = {key for key, values in seen.items() if len(values) > 1}
-        self._aliases: dict[type, list[str]] | None = None
-        self._short: dict[str, str] = {}
-
-    def _short_name(self, class_text: str) -> str:
-        if class_text not in self._short:
-            cls = resolve_class(class_text)
-            if self._aliases is None:
-                # The classes of these configs are imported already, hence registered; the
-                # public available() would import every operator module just to name them.
-                from nirs_core.registry import registered as _registered
-
-                self._aliases = {}
-                for alias, registered in sorted(_registered().items()):
-                    if "." not in alias and ":" not in alias:
-                        self._aliases.setdefault(registered, []).append(alias)
-            names = self._aliases.get(cls)
-            if names:
-                short = min(names, key=lambda s: (len(s), s))
-            else:
-                match = re.fullmatch(r"([A-Z0-9]+)Regression", cls.__name__)
-                short = match.group(1) if match else cls.__name__
-            self._short[class_text] = short
-        return self._short[class_text]
-
-    def _operator_label(self, op: dict[str, Any], compact: bool) -> str:
-        short = self._short_name(op["class"])
-        if compact:  # StandardScaler -> SS: room for the parameters that vary
-            short = "".join(ch for ch in short if ch.isupper() or ch.isdigit()) or short
-        parts = [short]
-        for param in sorted(op["params"]):
-            if (op["class"], param) in self.swept:
-                abbrev = "".join(w[0] for w in param.split("_") if w) if "_" in param else param
-                parts.append(f"{abbrev}{_format_value(op['params'][param])}")
-        return "-".join(parts)
-
-    def _chain_label(self, steps: list[Any], sep: str, compact: bool) -> str:
-        labels = (self._step_label(step, compact) for step in steps)
-        return sep.join(label for label in labels if label)
-
-    def _step_label(self, step: dict[str, Any], compact: bool) -> str:
-        if "class" in step:
-            return self._operator_label(step, compact)
-        for key, payload in step.items():
-            keyword = KEYWORDS.get(key)
-            if keyword is None or not keyword.named or keyword.context is Context.VALUE:
-                continue
-            context = keyword.context
-            if context is Context.OPERATOR:
-                return keyword.label_prefix + self._operator_label(payload, compact)
-            if context is Context.CHAIN:
-                return keyword.label_prefix + self._chain_label(payload, ".", compact)
-            chains = [payload[k] for k in sorted(payload)] if isinstance(payload, Mapping) else payload
-            return "+".join(self._chain_label(chain, ".", compact) or "id" for chain in chains)
-        return ""
-
-    def name(self, index: int, width: int, steps: list[Any], short_id: str) -> str:
-        label = _UNSAFE.sub("", self._chain_label(steps, "_", compact=False))
-        if len(label) > _MAX_LABEL:
-            label = _UNSAFE.sub("", self._chain_label(steps, "_", compact=True))
-        label = label[:_MAX_LABEL].strip("_.+-")
-        return f"{index:0{width}d}_{label}_{short_id}" if label else f"{index:0{width}d}_{short_id}"
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if value is None or isinstance(value, (bool, int, str)):
-        return str(value)
-    return config_hash(value)[:4]
-
-
-# --------------------------------------------------------------------------- configs
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """One concrete pipeline expanded from a template.
-
-    ``steps`` is the canonical JSON form (see :mod:`nirs_core.pipeline.serialize`); ``id`` is
-    the first :data:`ID_LENGTH` hex digits of its sha256; ``choices`` lists, per generator that
-    fired, ``{path, generator, index, value}`` (and ``param``). Treat the lists as read-only.
-    """
-
-    index: int
-    id: str
-    name: str
-    steps: list[Any]
-    choices: list[dict[str, Any]]
-    template_id: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain, JSON/YAML-able dict (deep copies)."""
-        return {
-            "index": self.index,
-            "id": self.id,
-            "name": self.name,
-            "template_id": self.template_id,
-            "choices": copy.deepcopy(self.choices),
-            "steps": copy.deepcopy(self.steps),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PipelineConfig:
-        """Inverse of :meth:`to_dict`; checks that ``id`` still matches ``steps``."""
-        fields = ("index", "id", "name", "template_id", "choices", "steps")
-        missing = [k for k in fields if k not in data]
-        if missing:
-            raise ConfigError(f"pipeline config: missing key(s) {', '.join(missing)}.")
-        steps = copy.deepcopy(list(data["steps"]))
-        expected = config_hash(steps)[:ID_LENGTH]
-        if data["id"] != expected:
-            raise ConfigError(
-                f"pipeline config {data['name']}: id {data['id']!r} does not match its steps "
-                f"(hash {expected!r}); the config was edited or corrupted."
-            )
-        return cls(
-            index=int(data["index"]),
-            id=str(data["id"]),
-            name=str(data["name"]),
-            steps=steps,
-            choices=copy.deepcopy(list(data["choices"])),
-            template_id=str(data["template_id"]),
-        )
-
-    def canonical_json(self) -> str:
-        """The canonical JSON text of the steps (what ``id`` hashes)."""
-        return canonical_json(self.steps)
-
-    def build(self) -> list[Any]:
-        """The steps as live objects (operators constructed, keyword steps kept as mappings)."""
-        return from_canonical(self.steps)
-
-
-# --------------------------------------------------------------------------- files
-
-
-class LoadedTemplate(NamedTuple):
-    """A template file: the parsed data, its verbatim text (to store before expansion), its path."""
-
-    data: Any
-    text: str
-    path: Path
-
-
-class _TemplateLoader(yaml.SafeLoader):
-    """Safe YAML, strict about duplicate keys, reading ``1e-3`` as a float (as YAML 1.2 does)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        lines: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                first = lines.get(key)
-            except TypeError:
-                continue  # unhashable: the base class reports it
-            if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {first + 1})", key_node.start_mark
-                )
-            lines[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
-
-
-_TemplateLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def load_template(path: str | Path) -> LoadedTemplate:
-    """Read a YAML (``.yaml``/``.yml``) or JSON (``.json``) template.
-
-    Syntax errors raise ``ConfigError`` naming the file, the line and the column.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: template file not found.") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
-    suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        try:
-            data = yaml.load(text, Loader=_TemplateLoader)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            problem = " ".join(p for p in (exc.context, exc.problem) if p)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-            raise ConfigError(f"{path}: {where}invalid YAML: {problem}.") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML: {exc}.") from exc
-    elif suffix == ".json":
-        try:
-            data = json.loads(text, object_pairs_hook=_json_pairs)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}."
-            ) from exc
-        except ValueError as exc:
-            raise ConfigError(f"{path}: invalid JSON: {exc}.") from exc
-    else:
-        raise ConfigError(f"{path}: expected a .yaml, .yml or .json template; got {suffix or 'no suffix'!r}.")
-    if data is None:
-        raise ConfigError(f"{path}: the template is empty.")
-    return LoadedTemplate(data=data, text=text, path=path)
