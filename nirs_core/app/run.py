@@ -1,51 +1,9 @@
 """Runs: templates × datasets → results, stored in a workspace, resumable after a crash.
 
-:func:`run` is the explicit API (design.md §6)::
-
-    import nirs_core
-    r = nirs_core.run(templates=["examples/corn_pls_sweep.yaml"], datasets=["data/corn"],
-                      workspace="ws", name="corn sweep")
-    r.status            # "completed"
-    r.results[0]        # {"dataset": "corn", "config_name": "0000_SNV_PLS-nc2_cd6e6f46", "cv_score": …}
-    r.best("corn")      # the result with the best cv_score, following the metric's direction
-
-What a run does, in order:
-
-1. **Validate** (nothing is written yet): every template is read and expanded
-   (:func:`nirs_core.pipeline.generators.expand` builds every config and resolves every
-   operator; a bad template raises :class:`~nirs_core.errors.ConfigError` naming its file and
-   the path inside it), every dataset path must exist. A dataset given as a
-   :class:`~nirs_core.data.SpectroDataset` object is saved into ``<workspace>/datasets/`` so
-   that a resumed run can read it back.
-2. **Create** ``runs/<run_id>/run.yaml`` (status ``queued``, the dataset specs in ``info``),
-   store each template verbatim (``templates/<template_id>.yaml``, before expansion) and the
-   expanded configs (``configs.yaml``, with their choices and ids).
-3. **Run** (status ``running``): each dataset is loaded, then registered in the workspace
-   registry (``datasets.yaml``, identity by content hash; a name already taken by other
-   content gets the sha256 prefix appended, ``corn-1a2b3c4d``); the run's ``datasets.yaml``
-   references the registry entries. Per dataset, the configs not yet completed are executed
-   with :func:`nirs_core.pipeline.executor.execute_batch` in groups: the configs of a
-   component sweep (equal but for the ``n_components`` of their final model) together, so
-   that the executor scores them from one fit per fold; the others one by one. One bounded
-   preprocessing cache (``cache_bytes``) is shared by the groups of a dataset. Each result
-   is stored in a fixed order: its artefacts (content-addressed), its ``graph.json`` and
-   its ``manifest.yaml`` (atomically), its rows in ``predictions/<dataset>.parquet``, and
-   last its checkpoint in ``run.yaml``. Results are committed in batches (every
-   ``NIRS_COMMIT_SECONDS`` (1 s) of computation, at the end of a dataset, and when the run stops
-   on an error or Ctrl-C): one fsync of the file system for the batch's files, one append
-   of its rows, one write of its checkpoints. A result is complete when it is checkpointed;
-   a manifest without a checkpoint marks a process killed in between, and the resumed run
-   recomputes that result without appending its rows a second time.
-4. **End**: ``completed``; on an error ``failed`` with the error recorded (and the error
-   re-raised); on Ctrl-C ``paused`` (:class:`RunPaused`, a ``KeyboardInterrupt``, is raised).
-
-:func:`resume` finishes a run that was paused, failed or killed (a run left ``running`` by a
-dead process: SIGKILL, power cut): it removes the temporary files of interrupted writes,
-finds the datasets again through the registry (at their registered path, else by size and
-hash under the candidate folders), skips the checkpointed results and runs the rest. The
-computation is deterministic, so the final scores equal those of an uninterrupted run.
-While a process executes a run it holds the workspace lock ``exec-<run_id>`` (released by
-the kernel if the process dies), so a run is never executed by two processes at once.
+:func:`run` validates everything, creates the run record, executes the pending configs per
+dataset (:mod:`nirs_core.app.commit`) and ends ``completed``, ``failed`` or ``paused``;
+:func:`resume` finishes a paused, failed or killed run; :func:`cancel` stops one. What a run
+does, in order, and its guarantees (checkpoints, batched commits, locks) are in ``docs/runs.md``.
 """
 
 from __future__ import annotations

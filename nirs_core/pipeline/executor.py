@@ -3,71 +3,8 @@ runtime DAG.
 
 ``execute(config, dataset)`` returns one :class:`~nirs_core.pipeline.result.Result`;
 ``execute_batch(configs, dataset)`` returns one per config, in order, sharing the work that
-configs have in common.
-
-What happens
-============
-
-1. The config's steps are handed to the controllers' ``prepare`` hooks (the ``split`` step
-   makes the folds over the measured calibration samples there).
-2. *Fit contexts*: one per fold (training rows: calibration rows whose origin is one of the
-   fold's training samples, augmented rows included; rows to predict: the fold's validation
-   samples) and the refit (training rows: the whole calibration set; rows to predict: the
-   calibration and test samples). The calibration set is the partition ``train``, the test
-   set the partition ``test``; other partitions are ignored (listed in ``Result.info``).
-3. In each context the steps run through the controller registry
-   (:mod:`nirs_core.pipeline.steps`): every stateful operator is fit on the context's
-   training rows only.
-4. Each model's predictions give prediction rows (schema of
-   :mod:`nirs_core.store.predictions`): one per fold (partition ``val``), the pooled
-   out-of-fold predictions (fold −2, ``val``) and the refit (fold −1, ``train`` and
-   ``test``). ``cv_score`` is the selection metric of the pooled row (RMSECV, or accuracy);
-   ``test_score`` that of the refit on ``test`` (RMSEP), None without a test partition.
-   **Without a split step** the whole calibration set is one training set: there is no
-   out-of-fold prediction, ``cv_score`` is None and the config is described by its refit
-   (``scores['train']``, ``scores['test']``).
-5. Several prediction sets (branches without a merge) are ranked by ``cv_score`` (the
-   metric's direction, :func:`nirs_core.metrics.badness`; by the training score without a
-   split); the best one gives the Result's scores and runtime graph, and
-   ``Result.info['best_model']`` names it. Every set has its prediction rows.
-6. The runtime graph is the refit's, pruned to the nodes the best prediction uses; each
-   node's ``artifacts`` names its fitted state per context (``refit``, ``fold_0``…), whose
-   bytes are in ``Result.artifacts``.
-
-Sharing work in a batch
-=======================
-
-- Preprocessing prefixes: the lane after each preprocessing step is cached under its
-  processing hash (dataset content hash, fit context, canonical JSON of the chain so far)
-  in a bounded :class:`PreprocessingCache`; configs with a common prefix compute it once.
-  A batch of several groups (below) caches a lane only when a later group shares its
-  top-level prefix, and after each group drops the entries no later group needs; a batch
-  of one group caches every prefix (callers that run configs batch by batch, as
-  :mod:`nirs_core.app.run` does, share them across calls).
-- Stateless operators (``requires_fit`` False) on raw-derived spectra are computed once on
-  every row of the dataset and shared by all folds and the refit when the result takes at
-  most an eighth of the cache bound; larger ones are computed on each fit context's rows
-  (one transform per context, a smaller peak).
-
-Memory
-======
-
-A fit context lists its training rows first, so its features are one array whose leading
-rows are what a model or a stateful operator is fit on: the fit takes a view, not a copy.
-Transforms and predictions of rows that are scattered in the array that holds them are
-done block by block into one output (no copy of the rows, temporaries of a block's size).
-Only one context's arrays are alive at a time. Beside the dataset and what the cache holds
-(at most its bound), the working set is about one preprocessed copy of a context's rows
-(plus a copy of a fold's training rows when a stateless result is shared dataset-wide).
-- PLS sweeps: configs that differ only in the ``n_components`` of a final
-  ``nirs_core.models.pls.PLSRegression`` model (a ``_range_`` over it) are run together:
-  per fit context, ONE fit with the largest count (per algorithm that ``"auto"`` would pick)
-  predicts every count from its coefficient path. The coefficients of the first ``a``
-  components of a fit do not depend on how many more are extracted, so each config's
-  predictions, artefacts (the ``replay_spec`` kwargs of a ``PLSRegression(n_components=a)``)
-  and scores are bit for bit those of running it alone (a test checks it). Folds are fit
-  one by one rather than through :func:`nirs_core.models.cv.pls_cv_predict`, whose
-  shared cross-products agree only to rounding with the per-fold models that replay uses.
+configs have in common (preprocessing prefixes, stateless operators, PLS component sweeps).
+What happens in which fit context, and how memory is bounded: ``docs/execution.md``.
 """
 
 from __future__ import annotations
