@@ -306,7 +306,13 @@ def pls_predict(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray | float) 
     """
     X = np.asarray(X, dtype=np.float64)
     coef = np.asarray(coef, dtype=np.float64)
-    return X @ coef.T + np.asarray(intercept, dtype=np.float64)
+    # one dot product per row and target (vecdot), not a matrix product: BLAS groups the rows
+    # of a matrix product in its kernels, so a row's prediction would change with the number
+    # of rows predicted with it, and replay on new spectra would not equal training-time
+    # predictions bit for bit
+    rows = X if coef.ndim == 1 else X[:, None, :]
+    products = np.vecdot(rows, coef) if hasattr(np, "vecdot") else np.einsum("...j,...j->...", rows, coef)
+    return products + np.asarray(intercept, dtype=np.float64)
 
 
 def plsda_proba(decision: np.ndarray) -> np.ndarray:

@@ -256,8 +256,11 @@ def snv(X, ddof: int = 0) -> np.ndarray:
         var /= divisor
         # a flat row leaves only rounding noise in var: treat it as exactly flat (as
         # scikit-learn's scalers do for constant features) instead of amplifying the noise
-        var[var <= p * eps * var + (p * eps * mean) ** 2] = 0
+        flat = var <= p * eps * var + (p * eps * mean) ** 2
+        var[flat] = 0
         ob *= _safe_inverse(np.sqrt(var, out=var))[:, None]
+        if flat.any():  # what is left of a flat row is the mean's rounding (an ulp): exactly 0
+            ob[flat] = 0
 
     return _scatter_blocks(X, "snv", correct)
 
