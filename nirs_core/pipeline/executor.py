@@ -483,18 +483,7 @@ class _Batch:
                     name = f"{_sha256(r.state)}.{r.ext}"
                     artifacts[name] = r.state
                     files[fit_name] = name
-            graph.add(
-                Node(
-                    id=rec.id,
-                    kind=rec.kind,
-                    parents=list(rec.parents),
-                    class_path=rec.class_path,
-                    params=dict(rec.params),
-                    kernel=rec.kernel,
-                    artifacts=files,
-                    meta=dict(rec.meta),
-                )
-            )
+            graph.add(rec.to_node(files))
         out_id = f"{len(graph.nodes) and max(int(n.id[:3]) for n in graph.nodes) + 1:03d}_output"
         graph.add(Node(id=out_id, kind="output", parents=[ps.node]))
         graph.inputs = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 from sklearn.utils import get_tags
 
 from nirs_core.errors import ConfigError
-from nirs_core.graph.runtime import state_to_bytes
+from nirs_core.graph.runtime import Node, state_to_bytes
 from nirs_core.pipeline.cache import PreprocessingCache, processing_key
 from nirs_core.pipeline.keywords import Context, Keyword, register_keyword
 from nirs_core.pipeline.serialize import canonical_json, classify_step, from_canonical, resolve_class
@@ -23,19 +24,73 @@ from nirs_core.pipeline.serialize import canonical_json, classify_step, from_can
 # --------------------------------------------------------------------------- data carried by a lane
 
 
-@dataclass(frozen=True)
 class Record:
-    """One runtime-graph node as fitted in one context; ``state`` is the artefact's bytes."""
+    """One runtime-graph node as fitted in one fit context: the node as the graph stores it
+    (:class:`~nirs_core.graph.runtime.Node`, the one description of a node) and the bytes of
+    its fitted state in this context (``state``, a ``.npz`` or ``.pkl`` file's content).
 
-    id: str
-    kind: str
-    parents: tuple[str, ...]
-    class_path: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    kernel: str | None = None
-    state: bytes | None = None
-    ext: str = "npz"
-    meta: dict[str, Any] = field(default_factory=dict)
+    The executor turns the refit's records into the graph's nodes, each with the artefact file
+    of every context (:meth:`to_node`). Immutable."""
+
+    __slots__ = ("ext", "node", "state")
+
+    def __init__(
+        self,
+        id: str,
+        kind: str,
+        parents: Sequence[str],
+        class_path: str | None = None,
+        params: dict[str, Any] | None = None,
+        kernel: str | None = None,
+        state: bytes | None = None,
+        ext: str = "npz",
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        node = Node(id=id, kind=kind, parents=list(parents), class_path=class_path,
+                    params=dict(params or {}), kernel=kernel, meta=dict(meta or {}))  # fmt: skip
+        object.__setattr__(self, "node", node)
+        object.__setattr__(self, "state", state)
+        object.__setattr__(self, "ext", ext)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Record is immutable; cannot set {name!r}.")
+
+    @property
+    def id(self) -> str:
+        return self.node.id
+
+    @property
+    def kind(self) -> str:
+        return self.node.kind
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return tuple(self.node.parents)
+
+    @property
+    def class_path(self) -> str | None:
+        return self.node.class_path
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.node.params
+
+    @property
+    def kernel(self) -> str | None:
+        return self.node.kernel
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.node.meta
+
+    def to_node(self, artifacts: dict[str, str]) -> Node:
+        """The graph's node: this description with the artefact file name of each context, and
+        a fresh uuid (a cached record may stand in the graphs of several configs)."""
+        return replace(self.node, parents=list(self.node.parents), params=dict(self.node.params),
+                       meta=dict(self.node.meta), artifacts=dict(artifacts), uuid=str(uuid.uuid4()))  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"Record({self.node.id!r}, {self.node.kind!r}, parents={self.parents})"
 
 
 @dataclass(frozen=True)
