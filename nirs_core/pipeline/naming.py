@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from nirs_core.pipeline.keywords import KEYWORDS, Context
+from nirs_core.pipeline.keywords import KEYWORDS, Context, Keyword
 from nirs_core.pipeline.serialize import canonical_json, config_hash, resolve_class
 
 __all__ = ["Namer"]
@@ -20,15 +20,21 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
 _MAX_LABEL = 64
 
 
+def _named_parts(step: dict[str, Any]) -> Iterator[tuple[Keyword, Any]]:
+    """The (keyword, payload) pairs of a keyword step that config names show (``named``
+    keywords whose payload holds operators; not ``split``, not plain values)."""
+    for key, payload in step.items():
+        keyword = KEYWORDS.get(key)
+        if keyword is not None and keyword.named and keyword.context is not Context.VALUE:
+            yield keyword, payload
+
+
 def _walk_operators(steps: list[Any]) -> Iterator[dict[str, Any]]:
     for step in steps:
         if "class" in step:
             yield step
             continue
-        for key, payload in step.items():
-            keyword = KEYWORDS.get(key)
-            if keyword is None or not keyword.named or keyword.context is Context.VALUE:
-                continue
+        for keyword, payload in _named_parts(step):
             context = keyword.context
             if context is Context.OPERATOR:
                 yield payload
@@ -92,10 +98,7 @@ class Namer:
     def _step_label(self, step: dict[str, Any], compact: bool) -> str:
         if "class" in step:
             return self._operator_label(step, compact)
-        for key, payload in step.items():
-            keyword = KEYWORDS.get(key)
-            if keyword is None or not keyword.named or keyword.context is Context.VALUE:
-                continue
+        for keyword, payload in _named_parts(step):
             context = keyword.context
             if context is Context.OPERATOR:
                 return keyword.label_prefix + self._operator_label(payload, compact)
