@@ -15,9 +15,9 @@ def tiled_dataset(seed_ds, rows: int):
     block, so no temporary as large as the result), plus its test rows unchanged."""
     from nirs_core.data import SpectroDataset
 
-    Xcal = np.asarray(seed_ds.x({"partition": "train"}))
+    Xcal = np.asarray(seed_ds.x({"partition": "train"}, src_concat=True)[0])
     ycal = np.asarray(seed_ds.y({"partition": "train"})).ravel()
-    Xtest = np.asarray(seed_ds.x({"partition": "test"}))
+    Xtest = np.asarray(seed_ds.x({"partition": "test"}, src_concat=True)[0])
     ytest = np.asarray(seed_ds.y({"partition": "test"})).ravel()
     n_test, p = len(Xtest), Xcal.shape[1]
     rng = np.random.default_rng(0)
@@ -48,7 +48,7 @@ def write_cal_val(ds, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     axis = ds.wavelengths()
     for part, suffix in (("train", "cal"), ("test", "val")):
-        X = np.asarray(ds.x({"partition": part}))
+        X = np.asarray(ds.x({"partition": part}, src_concat=True)[0])
         y = np.asarray(ds.y({"partition": part})).ravel()
         header = ";".join(f"{w:g}" for w in axis)
         np.savetxt(folder / f"X{suffix}.csv", X, delimiter=";", header=header, comments="", fmt="%.10g")

@@ -80,11 +80,11 @@ if mode == "mmap":
     ds = SpectroDataset.load(path)
     out["load_s"] = time.perf_counter() - t0
     out["load"] = rss() - base
-    train = ds.x({"partition": "train"})
-    test = ds.x({"partition": "test"})
-    two_d = ds.x(layout="2d")
-    three_d = ds.x(layout="3d")
-    store = ds._sources[0].data
+    (train,) = ds.x({"partition": "train"})
+    (test,) = ds.x({"partition": "test"})
+    (two_d,) = ds.x(layout="2d")
+    (three_d,) = ds.x(layout="3d")
+    store = ds.features.sources[0].array
     out["views"] = all(np.shares_memory(a, store) for a in (train, test, two_d, three_d))
     out["slice"] = rss() - base
     total = float(train.sum(dtype=np.float64)) + float(test.sum(dtype=np.float64))

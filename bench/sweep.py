@@ -338,7 +338,7 @@ def memory_child(spec: dict) -> None:
         baseline = _status_kb("VmRSS")
         ds = tiled_dataset(seed, spec["tile_rows"]) if spec["tile_rows"] else load(spec["dataset"])
         gc.collect()
-        spectra = np.asarray(ds.x())
+        spectra = ds.x(src_concat=True)[0]
         dataset_bytes, shape = int(spectra.nbytes), list(spectra.shape)
         del spectra
         with_data = _status_kb("VmRSS")
@@ -408,12 +408,12 @@ def main(argv: list[str] | None = None) -> int:
         template = tmp / "sweep.yaml"
         template.write_text(TEMPLATE, encoding="utf-8")
         ds = load(dataset)
-        Xcal = np.ascontiguousarray(ds.x({"partition": "train"}), dtype=np.float64)
+        Xcal = np.ascontiguousarray(ds.x({"partition": "train"}, src_concat=True)[0], dtype=np.float64)
         ycal = np.asarray(ds.y({"partition": "train"}), dtype=np.float64).ravel()
-        Xtest = np.ascontiguousarray(ds.x({"partition": "test"}), dtype=np.float64)
+        Xtest = np.ascontiguousarray(ds.x({"partition": "test"}, src_concat=True)[0], dtype=np.float64)
         ytest = np.asarray(ds.y({"partition": "test"}), dtype=np.float64).ravel()
         configs = expand(load_template(template))
-        spectra_bytes = ds.x().nbytes
+        spectra_bytes = ds.x(src_concat=True)[0].nbytes
 
         print("bench/sweep.py: 15 configs = (SNV | SavitzkyGolay(15, 2, deriv 1) | MSC) × "
               "PLSRegression(scale=False) n_components 2, 6, 10, 14, 18; KFold(5, shuffle, random_state 0)")  # fmt: skip

@@ -91,7 +91,7 @@ def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> list[str]:
 @dg.asset_check(asset=spectra, partitions_def=dataset_partitions, blocking=True, name="spectra_valid")
 def spectra_valid(spectra: SpectroDataset) -> dg.AssetCheckResult:
     """Spectra finite, wavelengths strictly monotonic and unique, enough calibration samples."""
-    X = np.asarray(spectra.x())
+    (X,) = spectra.x(src_concat=True)
     wide = pl.DataFrame(X, schema=[f"x{i}" for i in range(X.shape[1])], orient="row")
     axis = pl.DataFrame({"wavelength": np.asarray(spectra.wavelengths(), dtype=np.float64)})
     rows = spectra.rows({"partition": "train"}, include_augmented=False)
@@ -205,7 +205,7 @@ def model_bundle_replays(
     key_file = nirs.bundle_key_path()
     # The same input as in training (every row at once: a BLAS product over fewer rows may
     # round differently in the last bit), then the calibration rows.
-    X = np.asarray(spectra.x())
+    (X,) = spectra.x(src_concat=True)
     replayed = np.asarray(predict(model_bundle.path, X, key_file=key_file), dtype=np.float64)
     replayed = replayed[model_bundle.train_rows].reshape(-1)
     expected = model_bundle.train_predictions.reshape(-1)

@@ -55,7 +55,7 @@ def write_demo_data(folder: str | os.PathLike[str]) -> list[Path]:
             header = [f"{w:g}" for w in ds.wavelengths()]
             target = ds.target_names[0]
             for part in ("train", "test"):
-                X = np.asarray(ds.x({"partition": part}))
+                (X,) = ds.x({"partition": part}, src_concat=True)
                 y = np.asarray(ds.y({"partition": part})).reshape(-1)
                 _write_csv(pl.DataFrame(X, schema=header, orient="row"), dest / f"X_{part}.csv")
                 _write_csv(pl.DataFrame({target: y}), dest / f"y_{part}.csv")

@@ -6,9 +6,26 @@ import os
 from typing import Any
 
 from nirs_core.data.dataset import LAYOUTS, SpectroDataset
+from nirs_core.data.features import FeatureBlock, FeatureSource
+from nirs_core.data.folds import FoldsManager
+from nirs_core.data.metadata import MetadataBlock
+from nirs_core.data.predictions import PredictionBlock
+from nirs_core.data.targets import TargetBlock
 from nirs_core.data.wavelengths import Axis, infer_unit
 
-__all__ = ["LAYOUTS", "Axis", "SpectroDataset", "infer_unit", "load"]
+__all__ = [
+    "LAYOUTS",
+    "Axis",
+    "FeatureBlock",
+    "FeatureSource",
+    "FoldsManager",
+    "MetadataBlock",
+    "PredictionBlock",
+    "SpectroDataset",
+    "TargetBlock",
+    "infer_unit",
+    "load",
+]
 
 
 def load(path: str | os.PathLike, **options: Any) -> SpectroDataset:

@@ -262,7 +262,7 @@ def prepare_input(bundle: Replayable, data: Any, *, resample: bool = False) -> P
             )
         sources, resampled = [], False
         for k, s in enumerate(specs):
-            x = ds.x(None, source=k, processings=["raw"])
+            (x,) = ds.x(None, source=k, processings=["raw"])
             x, r = _check_source(x, ds.wavelengths(k), ds.unit(k), s, k, resample, where, _array_row)
             sources.append(x)
             resampled |= r

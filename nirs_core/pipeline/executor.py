@@ -208,9 +208,9 @@ class _Batch:
         self.ignored = {p: int((self.partition == p).sum()) for p in others}
         if not self.measured[self.cal].any():
             raise ConfigError(f"dataset {dataset.name!r}: no calibration rows (partition 'train').")
-        version = "numeric" if self.task == "regression" else "category"
-        self.y = np.asarray(dataset.y(None, version))
-        self.full = [np.asarray(dataset.x(None, "2d", source=s)) for s in range(dataset.n_sources)]
+        version = "regression" if self.task == "regression" else "category"
+        self.y = np.asarray(dataset.y(None, version=version))
+        self.full = list(dataset.x(None, "2d"))
 
     # ------------------------------------------------------------------ contexts
     def contexts(self, folds, split_info) -> list[_Context]:

@@ -166,7 +166,7 @@ def _plots(
         partition = dataset.index.get_column("partition").to_numpy()
         rows = np.flatnonzero(partition == "train")
         X = np.asarray(
-            dataset.x(rows if rows.size else None, source=0, processings=["raw"]), dtype=np.float64
+            dataset.x(rows if rows.size else None, source=0, processings=["raw"])[0], dtype=np.float64
         )
         wl = np.asarray(dataset.wavelengths(0), dtype=np.float64)
         mean, std = X.mean(axis=0), X.std(axis=0)

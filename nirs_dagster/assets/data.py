@@ -1,7 +1,6 @@
 """``spectra``: one dataset of the data folder, loaded and validated."""
 
 import dagster as dg
-import numpy as np
 
 from nirs_core.data import SpectroDataset, load
 from nirs_core.errors import DataError
@@ -27,7 +26,7 @@ def spectra(context: dg.AssetExecutionContext, nirs: NirsResource) -> SpectroDat
     ds = load(found[key], name=key)
     md = ds.get_metadata()
     lo, hi = md["wavelength_range"]
-    X = np.asarray(ds.x())
+    (X,) = ds.x(src_concat=True)
     context.add_output_metadata(
         {
             "path": dg.MetadataValue.path(str(found[key])),

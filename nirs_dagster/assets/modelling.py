@@ -81,7 +81,7 @@ def _spectra_by_dataset(spectra: Any, datasets: list[str]) -> dict[str, SpectroD
 
 
 def _calibration(ds: SpectroDataset) -> tuple[np.ndarray, np.ndarray | None]:
-    X = np.asarray(ds.x({"partition": "train"}))
+    (X,) = ds.x({"partition": "train"}, src_concat=True)
     y = ds.y({"partition": "train"}) if ds.target_names else None
     return X, None if y is None else np.asarray(y)
 
@@ -107,7 +107,7 @@ def preprocessed(
         chain, chain_json = preprocessing_chain(catalogue.get(config_id))
         if (dataset, chain_json) not in computed:
             ds = data[dataset]
-            X_all = np.asarray(ds.x(), dtype=np.float64)
+            X_all = np.asarray(ds.x(src_concat=True)[0], dtype=np.float64)
             X_cal, y_cal = _calibration(ds)
             for op in chain:
                 op.fit(X_cal, y_cal)

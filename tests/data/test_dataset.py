@@ -46,10 +46,10 @@ def test_partitions_are_views_in_2d_3d_and_3d_transpose(corn_ds):
         ("3d", X[:60, None, :]),
         ("3d_transpose", X[:60, :, None]),
     ]:
-        got = ds.x({"partition": "train"}, layout)
+        (got,) = ds.x({"partition": "train"}, layout)
         assert np.shares_memory(got, X), layout
         np.testing.assert_array_equal(got, expected)
-    test = ds.x({"partition": "test"})
+    (test,) = ds.x({"partition": "test"})
     assert np.shares_memory(test, X)
     np.testing.assert_array_equal(test, X[60:])
     np.testing.assert_array_equal(ds.y({"partition": "test"})[:, 0], corn_ds[2][60:])
@@ -58,36 +58,38 @@ def test_partitions_are_views_in_2d_3d_and_3d_transpose(corn_ds):
 def test_views_hold_with_several_processings(corn_ds):
     ds, X, _ = corn_ds
     ds.update_x(X * 2.0, processing_id="double")
-    store = ds.x(layout="3d")
-    train2d = ds.x({"partition": "train"}, "2d")
+    (store,) = ds.x(layout="3d")
+    (train2d,) = ds.x({"partition": "train"}, "2d")
     assert np.shares_memory(train2d, store)
     np.testing.assert_array_equal(train2d, np.hstack([X[:60], X[:60] * 2.0]))
-    inter = ds.x({"partition": "train"}, "2d_interlaced")  # a copy: numpy cannot interleave in place
+    (inter,) = ds.x({"partition": "train"}, "2d_interlaced")  # a copy: numpy cannot interleave in place
     assert not np.shares_memory(inter, store)
     expected = np.empty((60, 1400))
     expected[:, 0::2], expected[:, 1::2] = X[:60], X[:60] * 2.0
     np.testing.assert_array_equal(inter, expected)
-    t3 = ds.x(layout="3d_transpose")
+    (t3,) = ds.x(layout="3d_transpose")
     assert t3.shape == (80, 700, 2) and np.shares_memory(t3, store)
-    only = ds.x(layout="2d", processings=["double"])
+    (only,) = ds.x(layout="2d", processings=["double"])
     np.testing.assert_array_equal(only, X * 2.0)
 
 
 def test_fancy_selection_is_one_copy_with_the_right_rows(corn_ds):
     ds, X, _ = corn_ds
-    picked = ds.x(np.array([5, 1, 70]))
+    (picked,) = ds.x(np.array([5, 1, 70]))
     assert not np.shares_memory(picked, X)
     np.testing.assert_array_equal(picked, X[[5, 1, 70]])
-    np.testing.assert_array_equal(ds.x({"group": ["0", "3"]}), X[[i for i in range(80) if i % 6 in (0, 3)]])
-    np.testing.assert_array_equal(ds.x(np.array([-1])), X[[-1]])
+    np.testing.assert_array_equal(
+        ds.x({"group": ["0", "3"]})[0], X[[i for i in range(80) if i % 6 in (0, 3)]]
+    )
+    np.testing.assert_array_equal(ds.x(np.array([-1]))[0], X[[-1]])
     mask = np.zeros(80, bool)
     mask[10:20] = True
-    assert np.shares_memory(ds.x(mask), X)
+    assert np.shares_memory(ds.x(mask)[0], X)
 
 
 def test_get_indexed_features_aligns_index_and_spectra(corn_ds):
     ds, X, _ = corn_ds
-    idx, spectra = ds.get_indexed_features({"partition": "test"})
+    (spectra,), idx = ds.get_indexed_features({"partition": "test"})
     assert idx["sample"].to_list() == list(range(60, 80))
     np.testing.assert_array_equal(spectra, X[60:])
 
@@ -96,11 +98,13 @@ def test_multi_source_layouts_and_src_concat():
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(8, 4)), rng.normal(size=(8, 3))
     ds = SpectroDataset.from_arrays([a, b], np.arange(8.0), source_names=["nir", "mir"])
-    np.testing.assert_array_equal(ds.x(), np.hstack([a, b]))
-    parts = ds.x(src_concat=False)
-    assert np.shares_memory(parts[0], a) and np.shares_memory(parts[1], b)
-    np.testing.assert_array_equal(ds.x(source="mir"), b)
-    np.testing.assert_array_equal(ds.x(layout="3d"), np.concatenate([a[:, None], b[:, None]], axis=2))
+    np.testing.assert_array_equal(ds.x(src_concat=True)[0], np.hstack([a, b]))
+    parts = ds.x()
+    assert len(parts) == 2 and np.shares_memory(parts[0], a) and np.shares_memory(parts[1], b)
+    np.testing.assert_array_equal(ds.x(source="mir")[0], b)
+    np.testing.assert_array_equal(
+        ds.x(layout="3d", src_concat=True)[0], np.concatenate([a[:, None], b[:, None]], axis=2)
+    )
 
 
 def test_merge_and_split_sources():
@@ -109,17 +113,23 @@ def test_merge_and_split_sources():
     ds = SpectroDataset.from_arrays(
         [a, b], None, wavelengths=[np.array([1000, 1002, 1004, 1006.0]), np.array([1100, 1102, 1104.0])]
     )
-    ds.merge_sources(name="both")
+    ds.merge(name="both")
     assert ds.source_names == ["both"]
-    np.testing.assert_array_equal(ds.x(), np.hstack([a, b]))
+    np.testing.assert_array_equal(ds.x()[0], np.hstack([a, b]))
     np.testing.assert_array_equal(ds.wavelengths(), [1000, 1002, 1004, 1006, 1100, 1102, 1104])
-    ds.split_source("both", at=[1100.0], names=["short", "long"])
-    np.testing.assert_array_equal(ds.x(source="short"), a)
-    np.testing.assert_array_equal(ds.x(source="long"), b)
-    with pytest.raises(DataError, match="would leave an empty part"):
-        ds.split_source("short", at=[900.0])
+    ds.split([(0, 4), (4, 7)], source="both", names=["short", "long"])
+    np.testing.assert_array_equal(ds.x(source="short")[0], a)
+    np.testing.assert_array_equal(ds.x(source="long")[0], b)
+    np.testing.assert_array_equal(ds.wavelengths("long"), [1100, 1102, 1104])
+    with pytest.raises(DataError, match=r"split ranges must be \(start, stop\) with 0 ≤ start < stop ≤ 4"):
+        ds.split([(2, 2)], source="short")
+    with pytest.raises(DataError, match="split makes 1 parts; got 2 names"):
+        ds.split([(0, 2)], source="short", names=["a", "b"])
     with pytest.raises(DataError, match="at least two sources"):
-        ds.merge_sources(["short"])
+        ds.merge(["short"])
+    ds.update_x(np.zeros((6, 4)), processing_id="zero", source="short")
+    with pytest.raises(DataError, match="merge needs the same processings in each source"):
+        ds.merge()
 
 
 def test_update_x_versions_and_overwrite(corn_ds):
@@ -127,13 +137,13 @@ def test_update_x_versions_and_overwrite(corn_ds):
     ds.update_x(X - X.mean(axis=1, keepdims=True), processing_id="centred")
     assert ds.processings() == ["raw", "centred"]
     assert ds.index["processing"][0].to_list() == ["raw", "centred"]
-    np.testing.assert_array_equal(ds.x(processings=["raw"]), X)  # the old version is kept beside
+    np.testing.assert_array_equal(ds.x(processings=["raw"])[0], X)  # the old version is kept beside
     ds.update_x(np.zeros((20, 700)), {"partition": "test"}, "centred")
-    np.testing.assert_array_equal(ds.x({"partition": "test"}, processings=["centred"]), 0.0)
+    np.testing.assert_array_equal(ds.x({"partition": "test"}, processings=["centred"])[0], 0.0)
     cropped = X[:, 100:200]
     ds.update_x(cropped, processing_id="crop", replace=True, wavelengths=corn_arrays_axis(ds)[100:200])
     assert ds.n_features == [100] and ds.processings() == ["crop"]
-    np.testing.assert_array_equal(ds.x(), cropped)
+    np.testing.assert_array_equal(ds.x()[0], cropped)
     with pytest.raises(DataError, match="must cover every row"):
         ds.update_x(np.zeros((60, 100)), {"partition": "train"}, "new")
     with pytest.raises(DataError, match="has 50 features; source 'source_0' has 100"):
@@ -159,7 +169,7 @@ def test_augmented_rows_follow_their_origin_into_folds(corn_ds):
     assert ds.n_samples == 80 and ds.n_rows == 83
     ds.set_folds(KFold(5, shuffle=True, random_state=0))
     seen_val = []
-    for train, val in ds.fold_generator():
+    for train, val in ds.folds.fold_rows():
         assert not set(val) & {80, 81, 82}  # augmented rows never validate
         for aug, parent in zip([80, 81, 82], [0, 1, 2]):
             assert (aug in train) == (parent in train)
@@ -167,20 +177,26 @@ def test_augmented_rows_follow_their_origin_into_folds(corn_ds):
     assert sorted(seen_val) == list(range(60))
     # the folds are those of scikit-learn on the 60 measured training rows
     expected = list(KFold(5, shuffle=True, random_state=0).split(X[:60]))
-    for (tr, va), (etr, eva) in zip(ds.fold_generator(include_augmented=False), expected):
+    for (tr, va), (etr, eva) in zip(ds.folds.fold_rows(include_augmented=False), expected):
         np.testing.assert_array_equal(va, np.sort(eva))
         np.testing.assert_array_equal(tr, np.sort(etr))
-    Xtr, ytr, Xva, yva = ds.get_data(0)
-    assert Xtr.shape[0] == ytr.shape[0] and Xva.shape[0] == yva.shape[0] == len(expected[0][1])
-    with pytest.raises(DataError, match="fold 9 does not exist"):
-        ds.get_data(9)
+    # sample ids: here sample = row for the measured rows, the augmented ones are 80, 81, 82
+    first = next(ds.fold_generator())
+    assert first["val"] == sorted(expected[0][1].tolist())
+    assert first["train"] == sorted(expected[0][0].tolist()) + [
+        a for a, p in zip([80, 81, 82], [0, 1, 2]) if p in expected[0][0]
+    ]
+    Xtr, ytr, Xva, yva = next(ds.folds.get_data(ds))
+    np.testing.assert_array_equal(Xva, X[np.sort(expected[0][1])])
+    np.testing.assert_array_equal(yva[:, 0], y[np.sort(expected[0][1])])
+    assert Xtr.shape[0] == ytr.shape[0] == len(first["train"])
 
 
 def test_group_folds_keep_groups_together(corn_ds):
     ds, _, _ = corn_ds
     ds.set_folds(GroupKFold(3), groups="group")
     groups = np.array(ds.index["group"].to_list())
-    for train, val in ds.fold_generator():
+    for train, val in ds.folds.fold_rows():
         assert not set(groups[train]) & set(groups[val])
     with pytest.raises(DataError, match="no index or metadata column 'batch'"):
         ds.set_folds(GroupKFold(3), groups="batch")
@@ -216,11 +232,21 @@ def test_classification_target_versions():
 def test_update_y_adds_a_version(corn_ds):
     ds, _, y = corn_ds
     scaled = (y - y.mean()) / y.std()
-    ds.update_y(scaled, "scaled")
-    np.testing.assert_array_equal(ds.y(version="scaled")[:, 0], scaled)
     np.testing.assert_array_equal(ds.y()[:, 0], y)
+    ds.update_y(scaled, None, "scaled")
+    np.testing.assert_array_equal(ds.y(version="scaled")[:, 0], scaled)
+    np.testing.assert_array_equal(ds.y()[:, 0], scaled)  # processed=True: the newest version
+    np.testing.assert_array_equal(ds.y(version="regression")[:, 0], y)
+    ds.update_y(np.zeros(20), {"partition": "test"}, "scaled")
+    np.testing.assert_array_equal(ds.y({"partition": "test"}, version="scaled"), 0.0)
     with pytest.raises(DataError, match="derived from the raw labels and read-only"):
-        ds.update_y(scaled, "ohe")
+        ds.update_y(scaled, None, "ohe")
+    with pytest.raises(DataError, match="new target version 'short' needs 80 rows; got 3"):
+        ds.update_y(np.zeros(3), None, "short")
+    with pytest.raises(
+        DataError, match=r"processed must be True or False; got 'regression' \(name a version"
+    ):
+        ds.y(None, "regression")
     with pytest.raises(DataError, match="no target version 'nope'"):
         ds.y(version="nope")
 
@@ -276,25 +302,24 @@ def test_save_load_round_trip_is_bit_exact(corn_ds, tmp_path):
     ds, X, _ = corn_ds
     ds.update_x(X[:, ::-1].copy(), processing_id="reversed")
     ds.augment_samples(np.stack([X[:2] + 1.0, X[:2, ::-1] + 1.0], axis=1), origins=[0, 1])
-    ds.update_y(np.arange(82.0), "rank")
+    ds.update_y(np.arange(82.0), None, "rank")
     ds.set_folds(KFold(4))
     ds.add_prediction(
-        model="PLS", fold=0, partition="val", sample=[3, 4], y_pred=[3.4, 3.5], y_true=[3.3, 3.6], rmse=0.1
+        [3.4, 3.5],
+        {"model": "PLS", "fold": 0, "partition": "val", "sample": [3, 4], "y_true": [3.3, 3.6], "rmse": 0.1},
     )
     out = ds.save(tmp_path / "corn_ds")
     back = SpectroDataset.load(out)
-    assert isinstance(back._sources[0].data, np.memmap)
+    assert isinstance(back.features.sources[0].data, np.memmap)
     for layout in ("2d", "3d"):
-        a, b = ds.x(layout=layout), back.x(layout=layout)
+        (a,), (b,) = ds.x(layout=layout), back.x(layout=layout)
         assert a.dtype == b.dtype and np.array_equal(a, b)
-    for version in ("numeric", "rank"):
+    for version in ("regression", "rank"):
         assert np.array_equal(ds.y(version=version), back.y(version=version))
     assert back.index.equals(ds.index)
     assert back.y(version="raw").equals(ds.y(version="raw"))
-    assert back.predictions().equals(ds.predictions())
-    assert [tuple(map(list, f)) for f in back.fold_generator()] == [
-        tuple(map(list, f)) for f in ds.fold_generator()
-    ]
+    assert back.predictions.table.equals(ds.predictions.table)
+    assert list(back.fold_generator()) == list(ds.fold_generator())
     np.testing.assert_array_equal(back.wavelengths(), ds.wavelengths())
     assert back.get_metadata() == ds.get_metadata()
     on_disk = json.loads((out / "folds.json").read_text())
@@ -304,8 +329,8 @@ def test_save_load_round_trip_is_bit_exact(corn_ds, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corn_ds"]
     # copy-on-write: a loaded (read-only, memory-mapped) dataset can still be updated
     back.update_x(np.zeros((82, 700)), processing_id="raw")
-    assert np.all(back.x(processings=["raw"]) == 0.0)
-    assert np.array_equal(SpectroDataset.load(out).x(processings=["raw"]), ds.x(processings=["raw"]))
+    assert np.all(back.x(processings=["raw"])[0] == 0.0)
+    assert np.array_equal(SpectroDataset.load(out).x(processings=["raw"])[0], ds.x(processings=["raw"])[0])
 
 
 def test_summary_mentions_what_was_inferred(corn_ds, capsys):

@@ -68,7 +68,7 @@ def coffee(shared_data) -> SpectroDataset:
 def test_corn_cal_val_shapes_axis_and_values(corn, corn_arrays):
     assert corn.load_info["layout"] == "cal_val"
     assert corn.n_samples == 80 and corn.n_sources == 1
-    X = corn.x(layout="2d")
+    X = corn.x(layout="2d")[0]
     assert X.shape == (80, 700)
     wl = corn.wavelengths(0)
     assert (wl[0], wl[-1], wl.size) == (1100.0, 2498.0, 700)
@@ -155,7 +155,7 @@ def test_fermentation_train_test(fermentation, shared_data):
     assert ds.load_info["layout"] == "train_test"
     part = ds.index["partition"].to_numpy()
     assert (part == "train").sum() == 21 and (part == "test").sum() == 34
-    X = ds.x(layout="2d")
+    X = ds.x(layout="2d")[0]
     assert X.shape == (55, 1047)
     np.testing.assert_array_equal(X[part == "train"], _loadtxt(root / "X_train.csv", ","))
     np.testing.assert_array_equal(X[part == "test"], _loadtxt(root / "X_test.csv", ","))
@@ -191,7 +191,7 @@ def test_coffee_single_file_classification(coffee, shared_data):
     path = shared_data / "coffee" / "coffee.csv"
     ds = coffee
     assert ds.load_info["layout"] == "single_file"
-    X = ds.x(layout="2d")
+    X = ds.x(layout="2d")[0]
     assert X.shape == (60, 1841)
     np.testing.assert_array_equal(X, _loadtxt(path, ",", usecols=range(1, 1842)))
     assert ds.unit(0) == "index"
@@ -208,13 +208,13 @@ def test_single_file_without_target_records_non_spectral_columns(shared_data):
     assert ds.load_info["non_spectral_columns"] == ["origin"]
     assert ds.target_names == []
     assert ds.meta().columns == ["origin"]
-    assert ds.x(layout="2d").shape == (60, 1841)  # 'origin' never read as a spectrum
+    assert ds.x(layout="2d")[0].shape == (60, 1841)  # 'origin' never read as a spectrum
 
 
 def test_pectin_target_and_group(shared_data):
     path = shared_data / "pectin" / "pectin.csv"
     ds = load(path, target="yield_g", group="extraction")
-    X = ds.x(layout="2d")
+    X = ds.x(layout="2d")[0]
     assert X.shape == (37, 148)
     ref = _loadtxt(path, ",")
     np.testing.assert_array_equal(X, ref[:, 2:])
@@ -241,7 +241,7 @@ def test_sample_and_metadata_options(tmp_path, shared_data):
     ds = load(path, target="yield_g", sample="id", metadata="extraction")
     assert ds.index["sample"].to_list() == list(range(100, 137))
     assert ds.meta().columns == ["extraction"]
-    assert ds.x(layout="2d").shape == (37, 148)
+    assert ds.x(layout="2d")[0].shape == (37, 148)
 
 
 # ------------------------------------------------------------------------------ parquet
@@ -251,7 +251,7 @@ def test_parquet_same_semantics_as_single_file(coffee, shared_data, tmp_path):
     frame.write_parquet(path)
     ds = load(path, target="origin")
     assert ds.load_info["layout"] == "parquet"
-    np.testing.assert_array_equal(ds.x(layout="2d"), coffee.x(layout="2d"))
+    np.testing.assert_array_equal(ds.x(layout="2d")[0], coffee.x(layout="2d")[0])
     np.testing.assert_array_equal(ds.wavelengths(0), coffee.wavelengths(0))
     assert ds.classes == coffee.classes
     folder = tmp_path / "only_parquet"
@@ -268,7 +268,7 @@ def test_headerless_copy_keeps_every_row(shared_data, tmp_path, corn_arrays):
     ds = load(root)
     assert ds.n_samples == 80
     part = ds.index["partition"].to_numpy()
-    np.testing.assert_array_equal(ds.x(layout="2d")[part == "train"], corn_arrays["Xcal"])
+    np.testing.assert_array_equal(ds.x(layout="2d")[0][part == "train"], corn_arrays["Xcal"])
     np.testing.assert_array_equal(ds.y().ravel()[part == "test"], corn_arrays["yval"])
     assert ds.load_info["header"] is False
     assert "kept as the first sample" in ds.load_info["read"][0]["reasons"]["header"]
@@ -280,7 +280,7 @@ def test_headerless_single_file_with_label_column_keeps_every_row(shared_data, t
     path = tmp_path / "coffee_noheader.csv"
     path.write_text("\n".join((shared_data / "coffee" / "coffee.csv").read_text().splitlines()[1:]) + "\n")
     ds = load(path, target="column_1")
-    assert ds.n_samples == 60 and ds.x(layout="2d").shape == (60, 1841)
+    assert ds.n_samples == 60 and ds.x(layout="2d")[0].shape == (60, 1841)
     assert sorted(ds.classes) == ["Brasil", "Ethiopia", "Vietnam"]
     assert ds.load_info["header"] is False
 
@@ -293,7 +293,7 @@ def test_delimiter_and_decimal_variants_parse_identically(
     for p in root.iterdir():
         _rewrite(p, delimiter, decimal)
     ds = load(root)
-    np.testing.assert_array_equal(ds.x(layout="2d"), fermentation.x(layout="2d"))
+    np.testing.assert_array_equal(ds.x(layout="2d")[0], fermentation.x(layout="2d")[0])
     np.testing.assert_array_equal(ds.wavelengths(0), fermentation.wavelengths(0))
     np.testing.assert_array_equal(ds.y(), fermentation.y())
     read = ds.load_info["read"][0]
@@ -306,7 +306,7 @@ def test_semicolon_decimal_comma_single_column_y_files(shared_data, tmp_path, co
     for p in root.iterdir():
         _rewrite(p, ";", ",", src_delim=";")
     ds = load(root)
-    np.testing.assert_array_equal(ds.x(layout="2d"), corn.x(layout="2d"))
+    np.testing.assert_array_equal(ds.x(layout="2d")[0], corn.x(layout="2d")[0])
     np.testing.assert_array_equal(ds.y(), corn.y())
     assert [r["decimal"] for r in ds.load_info["read"]] == [",", ",", ",", ","]
 
@@ -314,7 +314,7 @@ def test_semicolon_decimal_comma_single_column_y_files(shared_data, tmp_path, co
 def test_header_override_is_recorded(shared_data, corn_arrays):
     forced = load(shared_data / "corn" / "Xcal.csv", header=False)
     assert forced.n_samples == 61  # the user said so: the wavelength line is read as a sample
-    np.testing.assert_array_equal(forced.x(layout="2d")[0], corn_arrays["wavelengths"])
+    np.testing.assert_array_equal(forced.x(layout="2d")[0][0], corn_arrays["wavelengths"])
     assert forced.load_info["read"][0]["reasons"]["header"].startswith("given (detection alone would say")
 
 
@@ -362,7 +362,7 @@ def test_trailing_blank_lines_and_crlf_are_fine(tmp_path):
     path.write_bytes(b"1100,1102,1104\r\n0.1,0.2,0.3\r\n0.2,0.3,0.1\r\n\r\n\r\n")
     ds = load(path)
     assert ds.n_samples == 2
-    np.testing.assert_array_equal(ds.x(layout="2d"), [[0.1, 0.2, 0.3], [0.2, 0.3, 0.1]])
+    np.testing.assert_array_equal(ds.x(layout="2d")[0], [[0.1, 0.2, 0.3], [0.2, 0.3, 0.1]])
 
 
 # ------------------------------------------------------------------------------ layout detection

@@ -184,7 +184,7 @@ def _refit_test_predictions(result):
 
 
 def test_sweep_artifacts_replay_the_test_predictions_bit_for_bit(corn, corn_results):
-    Xtest = corn.x({"partition": "test"})
+    Xtest = corn.x({"partition": "test"})[0]
     for result in (corn_results[0], corn_results[10], corn_results[18]):
         got = _replay(result.graph, result.artifacts, [Xtest])
         assert np.array_equal(got.reshape(got.shape[0], -1), _refit_test_predictions(result))
@@ -227,11 +227,11 @@ def test_branch_and_feature_augmentation_graph_replays(corn):
         ) in edges
     # both branches' predictions are reported, the graph replays the best one bit for bit
     assert {r["model"] for r in result.predictions} == set(result.info["models"])
-    Xtest = corn.x({"partition": "test"})
+    Xtest = corn.x({"partition": "test"})[0]
     assert np.array_equal(_replay(result.graph, result.artifacts, [Xtest]), _refit_test_predictions(result))
     # fold artefacts replay the fold's validation predictions
     fold0 = next(r for r in result.predictions if r["fold"] == 0 and r["model"] == best)
-    Xval = corn.x(np.asarray(fold0["sample"]))
+    Xval = corn.x(np.asarray(fold0["sample"]))[0]
     got = _replay(result.graph, result.artifacts, [Xval], fit="fold_0")
     assert np.array_equal(got.ravel(), np.asarray(fold0["y_pred"]))
 
@@ -286,14 +286,14 @@ def test_third_party_estimators_are_pickled_nodes_and_y_processing_inverts(corn)
         ("output", None),
     ]
     assert all(name.endswith(".pkl") for n in result.graph.nodes for name in n.artifacts.values())
-    Xtest = corn.x({"partition": "test"})
+    Xtest = corn.x({"partition": "test"})[0]
     got = _replay(result.graph, result.artifacts, [Xtest])
     assert np.array_equal(got.reshape(-1, 1), _refit_test_predictions(result))
     # an independent recomputation of the refit test score
     from sklearn.linear_model import Ridge
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-    Xc, yc = corn.x({"partition": "train"}), corn.y({"partition": "train"})
+    Xc, yc = corn.x({"partition": "train"})[0], corn.y({"partition": "train"})
     ss = StandardScaler().fit(Xc)
     ys = MinMaxScaler().fit(yc)
     pred = ys.inverse_transform(
@@ -329,8 +329,8 @@ def test_classification_on_coffee_with_plsda():
     assert result.task == "multiclass" and result.metric == "accuracy"
     assert result.test_score is None and result.n_test == 0
     # independent: the same folds, scikit-learn's PLS regression on one-hot indicators
-    X = coffee.x(None)
-    codes = coffee.y(None, "category")[:, 0]
+    X = coffee.x(None)[0]
+    codes = coffee.y(None, version="category")[:, 0]
     Xs = _snv(X)
     oof = np.empty_like(codes)
     from sklearn.model_selection import StratifiedKFold
@@ -403,7 +403,7 @@ def test_stacking_replays_and_reports_the_branch_models(corn):
     } or len({r["model"] for r in result.predictions}) == 3
     kinds = [n.kind for n in result.graph.nodes]
     assert kinds.count("model") == 2 and "stack" in kinds and kinds[-2] == "pickled"
-    Xtest = corn.x({"partition": "test"})
+    Xtest = corn.x({"partition": "test"})[0]
     assert np.array_equal(
         _replay(result.graph, result.artifacts, [Xtest]).reshape(-1, 1), _refit_test_predictions(result)
     )
@@ -416,7 +416,7 @@ def test_opls_model_replays_its_predict_kernel(corn):
     )
     node = next(n for n in result.graph.nodes if n.kind == "model")
     assert node.kernel == "nirs_core.models._kernels:pls_predict"
-    Xtest = corn.x({"partition": "test"})
+    Xtest = corn.x({"partition": "test"})[0]
     assert np.array_equal(_replay(result.graph, result.artifacts, [Xtest]), _refit_test_predictions(result))
 
 

@@ -197,7 +197,7 @@ def test_prefix_reuse_and_stateless_once_per_dataset(probe_dataset):
 def test_dataset_augmented_rows_follow_their_origin(probe_dataset):
     ds, cal, test = probe_dataset
     parents = np.arange(0, 36, 3)
-    X_new = ds.x(parents) + 0.01
+    X_new = ds.x(parents)[0] + 0.01
     new_ids = ds.augment_samples(X_new, parents)
     steps = [
         {"split": {"class": "sklearn.model_selection.KFold", "params": {"n_splits": 3}}},

@@ -28,8 +28,8 @@ def _prepare_split(step: dict, path: str, env: Env, top_level: bool) -> None:
         raise ConfigError(f"{path}.split: {type(splitter).__name__} is not a splitter (no split method).")
     ds = env.dataset
     cal = np.arange(ds.n_rows)[ds.rows({"partition": "train"}, include_augmented=False)]
-    X = ds.x(cal)
-    y = ds.y(cal, "category" if env.task != "regression" else "numeric")
+    (X,) = ds.x(cal, src_concat=True)
+    y = ds.y(cal, version="category" if env.task != "regression" else "regression")
     y = y[:, 0] if y.shape[1] == 1 else y
     groups = ds.index["group"].to_numpy()[cal]
     has_groups = not all(g is None for g in groups)
