@@ -138,9 +138,9 @@ class FeatureBlock:
     def __init__(self, name: str = "dataset", on_change: Callable[[], None] | None = None) -> None:
         self.name = name
         self._sources: list[FeatureSource] = []
-        self._index = empty_index()
         self._rows = np.zeros(0, dtype=np.int64)  # physical row of each index row
         self._identity = True  # _rows == arange(n): selections map to rows directly
+        self._install(empty_index())
         self._on_change = on_change or (lambda: None)
         self.followers: list[Any] = []
 
@@ -156,9 +156,7 @@ class FeatureBlock:
 
     def n_samples(self, *, include_augmented: bool = True) -> int:
         """Samples in the index; ``include_augmented=False`` counts measured ones only."""
-        if include_augmented:
-            return self._index.height
-        return int((self._index["sample"] == self._index["origin"]).sum())
+        return self._index.height if include_augmented else int(self._measured.sum())
 
     @property
     def index_df(self) -> pl.DataFrame:
@@ -196,6 +194,8 @@ class FeatureBlock:
 
     def _install(self, frame: pl.DataFrame) -> None:
         self._index = frame
+        self._selections: dict[Any, np.ndarray] = {}  # dict filters already resolved on this index
+        self._measured = (frame["sample"] == frame["origin"]).to_numpy()
         self._rows = frame["row"].to_numpy().astype(np.int64, copy=False)
         n_phys = int(self._sources[0].data.shape[0]) if self._sources else 0
         self._identity = self._rows.size == n_phys and bool(
@@ -291,11 +291,17 @@ class FeatureBlock:
 
     # ------------------------------------------------------------------ selection
     def positions(self, filter: Any = None, *, include_augmented: bool = True) -> np.ndarray:
-        """Index positions chosen by ``filter`` (see :mod:`nirs_core.data.filters`)."""
+        """Index positions chosen by ``filter`` (see :mod:`nirs_core.data.filters`); read-only
+        (a dict filter's are resolved once per index table: the executor asks often)."""
+        key = _cache_key(filter, include_augmented)
+        if key is not None and key in self._selections:
+            return self._selections[key]
         pos = select(self._index, filter, self.name)
         if not include_augmented:
-            measured = (self._index["sample"] == self._index["origin"]).to_numpy()
-            pos = pos[measured[pos]]
+            pos = pos[self._measured[pos]]
+        if key is not None:
+            pos.flags.writeable = False
+            self._selections[key] = pos
         return pos
 
     def rows(self, filter: Any = None, *, include_augmented: bool = True) -> np.ndarray | slice:
@@ -721,6 +727,20 @@ class FeatureBlock:
         self._sources[k : k + 1] = parts
         self._on_change()
         logger.info("%s: split: %d rows, source %r into %s", self.name, self.n_rows, src.name, names)
+
+
+def _cache_key(filter: Any, include_augmented: bool) -> Any:
+    """A hashable key for a dict filter of scalars or lists of scalars; None for any other."""
+    if filter is None:
+        return (include_augmented,)
+    if not isinstance(filter, dict):
+        return None
+    try:
+        key = tuple((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in sorted(filter.items()))
+        hash(key)
+    except TypeError:
+        return None
+    return (include_augmented, key)
 
 
 def _shape(block: np.ndarray, layout: str) -> np.ndarray:

@@ -32,6 +32,8 @@ def select(index: pl.DataFrame, filter: Any, owner: str) -> np.ndarray:
     n = index.height
     if filter is None:
         return np.arange(n, dtype=np.int64)
+    if isinstance(filter, np.ndarray):  # the executor's case: checked first
+        return _by_array(filter, n, owner, "ndarray")
     if isinstance(filter, slice):
         return np.arange(n, dtype=np.int64)[filter]
     if isinstance(filter, pl.Expr):
@@ -40,20 +42,25 @@ def select(index: pl.DataFrame, filter: Any, owner: str) -> np.ndarray:
         return _by_frame(index, filter, owner)
     if isinstance(filter, Mapping):
         return _by_columns(index, filter, owner)
-    arr = np.asarray(filter)
+    return _by_array(np.asarray(filter), n, owner, type(filter).__name__)
+
+
+def _by_array(arr: np.ndarray, n: int, owner: str, kind: str) -> np.ndarray:
     if arr.dtype == bool:
         if arr.shape != (n,):
             raise DataError(f"{owner}: boolean filter must have {n} values; got shape {arr.shape}.")
         return np.flatnonzero(arr)
     if np.issubdtype(arr.dtype, np.integer):
-        positions = arr.ravel().astype(np.int64)
-        if positions.size and (positions.min() < -n or positions.max() >= n):
-            raise DataError(
-                f"{owner}: row positions must lie in [-{n}, {n}); got {positions.min()}..{positions.max()}."
-            )
-        return np.where(positions < 0, positions + n, positions)
+        positions = arr.ravel().astype(np.int64, copy=False)
+        if positions.size:
+            lo, hi = positions.min(), positions.max()
+            if lo < -n or hi >= n:
+                raise DataError(f"{owner}: row positions must lie in [-{n}, {n}); got {lo}..{hi}.")
+            if lo < 0:
+                positions = np.where(positions < 0, positions + n, positions)
+        return positions
     raise DataError(
-        f"{owner}: unsupported filter of type {type(filter).__name__}; expected None, a dict of index "
+        f"{owner}: unsupported filter of type {kind}; expected None, a dict of index "
         "columns, a polars expression, an index DataFrame, a boolean mask, positions or a slice."
     )
 
@@ -63,19 +70,18 @@ def _filterable(index: pl.DataFrame) -> list[str]:
 
 
 def _by_columns(index: pl.DataFrame, filter: Mapping[str, Any], owner: str) -> np.ndarray:
-    mask = np.ones(index.height, dtype=bool)
+    exprs = []
     for key, wanted in filter.items():
         if key not in index.columns or key == "processing":
             raise DataError(f"{owner}: cannot filter on {key!r}; expected one of {_filterable(index)}.")
-        col = index.get_column(key)
         values = list(wanted) if isinstance(wanted, (list, tuple, set, np.ndarray)) else [wanted]
-        if col.dtype == pl.String:
+        if index.schema[key] == pl.String:
             values = [None if v is None else str(v) for v in values]
-        present = [v for v in values if v is not None]
-        hit = col.is_in(present).fill_null(False).to_numpy()
-        if None in values:
-            hit = hit | col.is_null().to_numpy()
-        mask &= hit
+        hit = pl.col(key).is_in([v for v in values if v is not None]).fill_null(False)
+        exprs.append(hit | pl.col(key).is_null() if None in values else hit)
+    if not exprs:
+        return np.arange(index.height, dtype=np.int64)
+    mask = index.select(pl.all_horizontal(exprs).alias("_hit")).get_column("_hit").to_numpy()
     return np.flatnonzero(mask)
 
 
