@@ -394,3 +394,18 @@ def test_headerless_decimal_comma_y_file_is_one_column(shared_data, tmp_path, co
     y_read = next(r for r in ds.load_info["read"] if r["role"] == "Ycal")
     assert y_read["delimiter"] is None and y_read["decimal"] == ","
     assert "decimal marks like the dataset's other files" in y_read["reasons"]["delimiter"]
+
+
+def test_a_saved_dataset_folder_is_detected_and_read_memory_mapped(shared_data, corn_arrays, tmp_path):
+    saved = load(shared_data / "corn").save(tmp_path / "corn_saved")
+    assert detect_layout(saved)[0] == "saved"
+    back = load(saved)
+    assert isinstance(back.features.sources[0].data, np.memmap)
+    np.testing.assert_array_equal(back.x({"partition": "train"})[0], corn_arrays["Xcal"])
+    np.testing.assert_array_equal(back.y({"partition": "test"})[:, 0], corn_arrays["yval"])
+    with pytest.raises(
+        DataError, match=r"read back as saved; the reading options \['delimiter', 'target'\] apply"
+    ):
+        load(saved, target="oil", delimiter=";")
+    with pytest.raises(DataError, match=r"layout 'saved' needs a folder written by SpectroDataset\.save"):
+        load(shared_data / "corn", layout="saved")
