@@ -148,6 +148,7 @@ class SpectroDataset:
         ds.files = [Path(f) for f in files]
         ds.path = Path(path) if path is not None else None
         ds.load_info = dict(load_info or {})
+        ds.version = 0  # construction is not a write: the version counts the writes after it
         return ds
 
     def add_data(self, features: Any, targets: Any = None, metadata: pl.DataFrame | None = None) -> None:
