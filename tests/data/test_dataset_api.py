@@ -637,3 +637,18 @@ def test_augment_samples_with_spectra_and_targets():
     np.testing.assert_array_equal(ds.x({"sample": [10, 11]})[1], b[[2, 5]] + 1)
     np.testing.assert_array_equal(ds.y({"sample": [10, 11]})[:, 0], [20.0, 50.0])
     assert ds.index["origin"].to_list()[-2:] == [2, 5]
+
+
+def test_identity_errors_name_the_files(tmp_path):
+    gone = tmp_path / "gone.csv"
+    with pytest.raises(DataError, match=r"gone\.csv: file not found while hashing dataset 'lost'"):
+        SpectroDataset.from_arrays(np.ones((2, 2)), name="lost", files=[gone]).get_metadata()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    files = [tmp_path / "a" / "x.csv", tmp_path / "b" / "y.csv"]
+    for f in files:
+        f.write_text("1\n")
+    with pytest.raises(
+        DataError, match="are in several folders and it has no path; expected one file or one folder"
+    ):
+        SpectroDataset.from_arrays(np.ones((2, 2)), name="split", files=files).get_metadata()

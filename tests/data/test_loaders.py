@@ -409,3 +409,11 @@ def test_a_saved_dataset_folder_is_detected_and_read_memory_mapped(shared_data, 
         load(saved, target="oil", delimiter=";")
     with pytest.raises(DataError, match=r"layout 'saved' needs a folder written by SpectroDataset\.save"):
         load(shared_data / "corn", layout="saved")
+
+
+def test_one_unit_per_source(shared_data):
+    with pytest.raises(
+        DataError,
+        match=r"load: unit= gives 1 units for 3 sources \['inst1', 'inst2', 'inst3'\]; expected one per source",
+    ):
+        load(shared_data / "corn_instruments", unit=["nm"])
