@@ -220,11 +220,13 @@ class SpectroDataset:
         u = normalise_unit(unit, f"source {src.name!r}: unit") if unit is not None else src.axis.unit
         src.axis = Axis(v, u, "given" if unit is not None else src.axis.unit_source)
         self._touch()
+        logger.info("%s: set_wavelengths: source %r, %d features, unit %s", self.name, src.name, v.size, u)
 
     def set_unit(self, unit: str, source: int | str = 0) -> None:
         src = self.features.source(source)
         src.axis = Axis(src.axis.values, normalise_unit(unit, f"source {src.name!r}: unit"), "given")
         self._touch()
+        logger.info("%s: set_unit: source %r, unit %s", self.name, src.name, src.axis.unit)
 
     @property
     def index(self) -> pl.DataFrame:

@@ -122,6 +122,7 @@ class FoldsManager:
         """``{"train": [sample ids], "val": [sample ids]}`` per fold (training ids include the
         augmented samples of the training origins)."""
         sample = self._features.index_df["sample"].to_numpy()
+        logger.debug("%s: fold_generator: %d folds", self.name, len(self.folds))
         for tr, va in self.fold_rows(include_augmented=include_augmented):
             yield {"train": sample[tr].tolist(), "val": sample[va].tolist()}
 
@@ -140,6 +141,7 @@ class FoldsManager:
         if not self.folds:
             raise DataError(f"{self.name}: get_data: no folds; call set_folds first.")
         has_y = bool(dataset.targets)
+        logger.debug("%s: get_data: %d folds, layout %s", self.name, len(self.folds), layout)
         for tr, va in self.fold_rows(include_augmented=include_augmented):
             xs = [dataset.x(p, layout, src_concat) for p in (tr, va)]
             xs = [x[0] if src_concat else x for x in xs]
