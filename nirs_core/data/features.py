@@ -241,6 +241,15 @@ class FeatureBlock:
                 f"same number of rows; got shapes {shapes}."
             )
         n = shapes[0][0]
+        first = self._index.height
+        start = int(self._index["sample"].max()) + 1 if first else 0
+        samples = (
+            np.arange(start, start + n, dtype=np.int64) if sample is None else np.asarray(sample, np.int64)
+        )
+        if samples.shape != (n,) or np.isin(samples, self._index["sample"].to_numpy()).any():
+            raise DataError(
+                f"{self.name}: add_features: sample ids must be {n} new ids, one per row; got {samples.tolist()[:5]}…"
+            )
         if self._sources:
             self._append_rows(arrays)
         else:
@@ -252,13 +261,6 @@ class FeatureBlock:
             self._sources = [
                 make_source(np.asarray(a), nm, w, u) for a, nm, w, u in zip(arrays, names, wl, un)
             ]
-        first = self._index.height
-        start = int(self._index["sample"].max()) + 1 if first else 0
-        samples = (
-            np.arange(start, start + n, dtype=np.int64) if sample is None else np.asarray(sample, np.int64)
-        )
-        if first and np.isin(samples, self._index["sample"].to_numpy()).any():
-            raise DataError(f"{self.name}: add_features: sample ids already in the dataset.")
         part = [str(partition)] * n if isinstance(partition, str) else [str(p) for p in partition]
         grp = (
             [group] * n
@@ -279,13 +281,16 @@ class FeatureBlock:
             raise DataError(
                 f"{self.name}: add_features expects {len(self._sources)} source arrays; got {len(arrays)}."
             )
-        for src, a in zip(self._sources, arrays):
+        for src, a in zip(self._sources, arrays):  # every source checked before any grows
             if np.shape(a)[1] != src.n_features or len(src.processings) != 1:
                 raise DataError(
                     f"{self.name}: add_features to source {src.name!r} expects {src.n_features} features and a "
                     f"source holding only 'raw'; got {np.shape(a)[1]} features, processings {src.processings}."
                 )
-            block = make_source(np.asarray(a), src.name, None, "index").data
+        blocks = [
+            make_source(np.asarray(a), src.name, None, "index").data for src, a in zip(self._sources, arrays)
+        ]
+        for src, block in zip(self._sources, blocks):
             src.data = np.concatenate([src.data, block.astype(src.data.dtype, copy=False)], axis=0)
             src.owned = True
 

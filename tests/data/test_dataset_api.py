@@ -249,8 +249,11 @@ def test_add_features_appends_rows_and_checks_shapes():
         ds.add_features([a, a])
     with pytest.raises(DataError, match=r"expected 2 distinct source names; got \['x', 'x'\]"):
         SpectroDataset().add_features([a, b], names=["x", "x"])
-    with pytest.raises(DataError, match="sample ids already in the dataset"):
+    with pytest.raises(
+        DataError, match=r"add_features: sample ids must be 1 new ids, one per row; got \[3\]"
+    ):
         ds.add_features([a[:1], b[:1]], sample=[3])
+    assert ds.n_rows == 10 and ds.x()[0].shape == (10, 5)  # a refused add leaves the dataset as it was
     ds.add_targets(np.arange(10.0))
     with pytest.raises(DataError, match="add_features after targets or metadata"):
         ds.add_features([a, b])
