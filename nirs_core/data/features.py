@@ -418,9 +418,22 @@ class FeatureBlock:
                 f"{self.name}: update_x expects {len(chosen)} arrays (one per source); got {len(arrays)}."
             )
         pos = self.positions(indexes)
+        arrays = [np.asarray(a) for a in arrays]
+        # every source checked before any is written: a refused update changes nothing
+        axes = [
+            self._check_update(src, a, pos, processing_id, replace, wavelengths)
+            for src, a in zip(chosen, arrays)
+        ]
         added = False
-        for src, arr in zip(chosen, arrays):
-            added |= self._update_source(src, np.asarray(arr), pos, processing_id, replace, wavelengths)
+        for src, arr, axis_values in zip(chosen, arrays, axes):
+            if replace:
+                self._replace(src, arr, pos, processing_id, axis_values)
+            elif processing_id in src.processings:
+                self._own_rows(pos)
+                src.writable()[self._physical(pos), src.processings.index(processing_id)] = arr
+            else:
+                self._add_processing(src, arr, pos, processing_id)
+                added = True
         if added:  # the index lists a processing once, however many sources gained it
             self._install(
                 self._index.with_columns(
@@ -437,8 +450,9 @@ class FeatureBlock:
             " (replace)" if replace else "",
         )
 
-    def _update_source(self, src, arr, pos, processing_id, replace, wavelengths) -> bool:
-        """Write one source; True when it gained a new processing."""
+    def _check_update(self, src, arr, pos, processing_id, replace, wavelengths) -> np.ndarray:
+        """Raise unless ``arr`` can be written as ``processing_id`` of ``src`` at ``pos``;
+        returns the source's axis after the write."""
         if arr.ndim != 2:
             raise DataError(
                 f"{self.name}: update_x expects a 2-D array (rows × features); got shape {arr.shape}."
@@ -447,25 +461,38 @@ class FeatureBlock:
             raise DataError(f"{self.name}: update_x got {arr.shape[0]} rows for a selection of {pos.size}.")
         full = pos.size == self.n_rows
         if replace:
-            self._replace(src, arr, pos, processing_id, wavelengths, full)
-            return False
-        if processing_id in src.processings:
+            if not full:
+                raise DataError(
+                    f"{self.name}: update_x(replace=True) must cover every row ({self.n_rows}); got {pos.size}."
+                )
+            if wavelengths is None and arr.shape[1] != src.n_features:
+                raise DataError(
+                    f"{self.name}: update_x changes the width from {src.n_features} to {arr.shape[1]}; pass wavelengths."
+                )
+            if len(self._sources) > 1 and not self._identity:
+                raise DataError(
+                    f"{self.name}: update_x(replace=True) on one source of several needs every sample to own its "
+                    "physical row; write the augmented rows first."
+                )
+            if wavelengths is not None:
+                return validate_axis(wavelengths, arr.shape[1], f"source {src.name!r}")
+        elif processing_id in src.processings:
             if arr.shape[1] != src.n_features:
                 raise DataError(
                     f"{self.name}: update_x expects {src.n_features} features; got {arr.shape[1]}."
                 )
-            self._own_rows(pos)
-            src.writable()[self._physical(pos), src.processings.index(processing_id)] = arr
-            return False
-        if not full:
+        elif not full:
             raise DataError(
                 f"{self.name}: a new processing {processing_id!r} must cover every row ({self.n_rows}); got {pos.size}."
             )
-        if arr.shape[1] != src.n_features:
+        elif arr.shape[1] != src.n_features:
             raise DataError(
                 f"{self.name}: processing {processing_id!r} has {arr.shape[1]} features; source {src.name!r} has "
                 f"{src.n_features} (use replace=True with wavelengths for a change of axis)."
             )
+        return src.axis.values
+
+    def _add_processing(self, src, arr, pos, processing_id) -> None:
         self._own_rows(pos)
         phys = self._physical(pos)
         grown = np.empty(
@@ -478,27 +505,8 @@ class FeatureBlock:
         grown[phys, -1] = arr
         src.data, src.owned = grown, True
         src.processings.append(processing_id)
-        return True
 
-    def _replace(self, src, arr, pos, processing_id, wavelengths, full) -> None:
-        if not full:
-            raise DataError(
-                f"{self.name}: update_x(replace=True) must cover every row ({self.n_rows}); got {pos.size}."
-            )
-        if wavelengths is None and arr.shape[1] != src.n_features:
-            raise DataError(
-                f"{self.name}: update_x changes the width from {src.n_features} to {arr.shape[1]}; pass wavelengths."
-            )
-        if len(self._sources) > 1 and not self._identity:
-            raise DataError(
-                f"{self.name}: update_x(replace=True) on one source of several needs every sample to own its "
-                "physical row; write the augmented rows first."
-            )
-        axis_values = (
-            src.axis.values
-            if wavelengths is None
-            else validate_axis(wavelengths, arr.shape[1], f"source {src.name!r}")
-        )
+    def _replace(self, src, arr, pos, processing_id, axis_values) -> None:
         order = np.empty_like(pos)
         order[pos] = np.arange(pos.size)  # index order, whatever order the caller gave
         values = np.ascontiguousarray(arr[order] if not np.array_equal(pos, np.arange(pos.size)) else arr)

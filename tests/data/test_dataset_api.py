@@ -231,6 +231,10 @@ def test_update_x_takes_one_array_per_source_and_index_rows():
         ds.update_x(a[:, 0], None, "raw", source=0)
     with pytest.raises(DataError, match="update_x expects 5 features; got 3"):
         ds.update_x(b, None, "raw", source=0)
+    before = ds.x()[0].copy()
+    with pytest.raises(DataError, match="update_x expects 3 features; got 5"):
+        ds.update_x((a * 0, a), None, "raw")  # the second source is refused: the first is not written
+    np.testing.assert_array_equal(ds.x()[0], before)
 
 
 def test_add_features_appends_rows_and_checks_shapes():
