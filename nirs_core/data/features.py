@@ -618,7 +618,7 @@ class FeatureBlock:
             raise DataError(
                 f"{self.name}: augment_features_x: copies_per_sample must be ≥ 1; got {copies_per_sample}."
             )
-        new_ids: list[str] = []
+        plan = []  # every source checked before any grows
         for src in self._sources:
             base = processing if processing is not None else src.processings[-1]
             if base not in src.processings:
@@ -629,11 +629,12 @@ class FeatureBlock:
             clash = [i for i in ids if i in src.processings]
             if clash:
                 raise DataError(f"{self.name}: source {src.name!r} already has the processings {clash}.")
-            k = src.processings.index(base)
+            plan.append((src, src.processings.index(base), ids))
+        for src, k, ids in plan:
             copies = np.repeat(src.data[:, k : k + 1], copies_per_sample, axis=1)
             src.data, src.owned = np.concatenate([src.data, copies], axis=1), True
             src.processings.extend(ids)
-            new_ids = ids if not new_ids else new_ids
+        new_ids = list(dict.fromkeys(i for _, _, ids in plan for i in ids))
         added = pl.lit(new_ids, dtype=pl.List(pl.String))
         self._install(self._index.with_columns(pl.col("processing").list.concat(added)))
         self._on_change()
