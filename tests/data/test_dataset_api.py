@@ -659,3 +659,24 @@ def test_identity_errors_name_the_files(tmp_path):
         DataError, match="are in several folders and it has no path; expected one file or one folder"
     ):
         SpectroDataset.from_arrays(np.ones((2, 2)), name="split", files=files).get_metadata()
+
+
+@pytest.mark.parametrize("layout", ["2d", "3d", "3d_transpose"])
+def test_memory_mapped_sources_hand_out_views_in_every_layout(tmp_path, layout):
+    a, b = _two_sources(12)
+    ds = SpectroDataset(name="two")
+    ds.add_features([a, b])
+    ds.update_x((a * 2, b * 2), None, "double")
+    back = SpectroDataset.load(ds.save(tmp_path / "two"))
+    xa, xb = back.x({"sample": list(range(4, 9))}, layout)
+    for got, src, raw in ((xa, back.features.sources[0], a), (xb, back.features.sources[1], b)):
+        assert isinstance(src.data, np.memmap) and np.shares_memory(got, src.data)
+        stacked = np.stack([raw[4:9], raw[4:9] * 2], axis=1)  # (rows, processings, features)
+        expected = {
+            "2d": stacked.reshape(5, -1),
+            "3d": stacked,
+            "3d_transpose": stacked.transpose(0, 2, 1),
+        }[layout]
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="read-only"):
+        xa[0, 0] = 1.0
