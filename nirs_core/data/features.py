@@ -175,6 +175,12 @@ class FeatureBlock:
             raise DataError(
                 f"{self.name}: index_df lacks the columns {missing}; expected {list(INDEX_SCHEMA)}."
             )
+        extra = [c for c in frame.columns if c not in INDEX_SCHEMA]
+        if extra:
+            raise DataError(
+                f"{self.name}: index_df has the columns {extra} beyond {list(INDEX_SCHEMA)}; "
+                "other per-sample columns belong in the metadata (add_meta)."
+            )
         try:
             frame = frame.select([pl.col(c).cast(t, strict=True) for c, t in INDEX_SCHEMA.items()])
         except pl.exceptions.InvalidOperationError as exc:

@@ -322,6 +322,10 @@ def test_index_df_assignment_is_checked(corn):
     idx = ds.features.index_df
     with pytest.raises(DataError, match=r"index_df lacks the columns \['branch'\]"):
         ds.features.index_df = idx.drop("branch")
+    with pytest.raises(
+        DataError, match=r"index_df has the columns \['weight'\] beyond .* belong in the metadata"
+    ):
+        ds.features.index_df = idx.with_columns(weight=pl.lit(1.0))
     with pytest.raises(DataError, match="must keep the 80 samples in their order"):
         ds.features.index_df = idx.reverse()
     with pytest.raises(DataError, match=r"column 'row' must lie in \[0, 80\); got 0..80"):
