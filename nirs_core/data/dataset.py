@@ -251,10 +251,24 @@ class SpectroDataset:
         return self.features.rows(filter, include_augmented=include_augmented)
 
     def x(
-        self, filter: Any = None, layout: str = "2d", src_concat: bool = False, **options: Any
+        self,
+        filter: Any = None,
+        layout: str = "2d",
+        src_concat: bool = False,
+        *,
+        processings: Sequence[str] | None = None,
+        include_augmented: bool = True,
+        source: int | str | None = None,
     ) -> tuple[np.ndarray, ...]:
         """Spectra: a tuple of one read-only array per source (see :meth:`FeatureBlock.x`)."""
-        return self.features.x(filter, layout, src_concat, **options)
+        return self.features.x(
+            filter,
+            layout,
+            src_concat,
+            processings=processings,
+            include_augmented=include_augmented,
+            source=source,
+        )
 
     def get_indexed_features(
         self, filter: Any = None, layout: str = "2d", src_concat: bool = False, **options: Any
@@ -265,9 +279,16 @@ class SpectroDataset:
     def x_exists(self, filter: Any = None) -> bool:
         return self.features.x_exists(filter)
 
-    def y(self, filter: Any = None, processed: bool = True, **options: Any):
+    def y(
+        self,
+        filter: Any = None,
+        processed: bool = True,
+        *,
+        version: str | None = None,
+        include_augmented: bool = True,
+    ):
         """Targets (see :meth:`TargetBlock.y`; ``version=`` names one)."""
-        return self.targets.y(filter, processed, **options)
+        return self.targets.y(filter, processed, version=version, include_augmented=include_augmented)
 
     def get_indexed_targets(self, filter: Any = None, processed: bool = True, **options: Any):
         return self.targets.get_indexed_targets(filter, processed, **options)
@@ -276,9 +297,20 @@ class SpectroDataset:
         return self.metadata.meta(filter, columns)
 
     # ------------------------------------------------------------------ writes
-    def update_x(self, new_data: Any, indexes: Any = None, processing_id: str = RAW, **options: Any) -> None:
+    def update_x(
+        self,
+        new_data: Any,
+        indexes: Any = None,
+        processing_id: str = RAW,
+        *,
+        source: int | str | None = None,
+        replace: bool = False,
+        wavelengths: Any = None,
+    ) -> None:
         """Write a processing version (see :meth:`FeatureBlock.update_x`)."""
-        self.features.update_x(new_data, indexes, processing_id, **options)
+        self.features.update_x(
+            new_data, indexes, processing_id, source=source, replace=replace, wavelengths=wavelengths
+        )
 
     def update_y(self, new_values: Any, indexes: Any = None, processing_id: str = "") -> None:
         """Store a processed target version (see :meth:`TargetBlock.update_y`)."""
