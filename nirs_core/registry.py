@@ -7,29 +7,45 @@ module (it sits below all three), and their ``__init__`` exports lazily through
 scikit-learn, because replay of a bundle runs on numpy alone and must start in well under a
 second.
 
-Project classes join with the :func:`register` decorator. Any importable scikit-learn
-compatible class path (``sklearn.preprocessing.StandardScaler`` or
-``sklearn.preprocessing:StandardScaler``) resolves too, without registration.
+Project classes join with the :func:`register` decorator. Templates are data from anyone who
+can write a file, so a class path resolves only from an allow-list, checked *before* any module
+is imported (:func:`resolve` and :func:`resolve_callable` are the only ways from a name to an
+object): the registered operators, scikit-learn estimators and splitters
+(``sklearn.preprocessing.StandardScaler``), classes and functions the running program handed
+over as live objects (:func:`trust`), and modules a user allows explicitly
+(``NIRS_ALLOWED_MODULES=mylab,other.pkg`` or :func:`allowing`, which the template loader uses
+for the ``allowed_modules:`` of a ``nirs.yaml`` beside the template).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
+import os
 import pkgutil
-from collections.abc import Callable, Mapping
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from nirs_core.errors import ConfigError
 
 __all__ = [
+    "ALLOWED_MODULES_ENV",
+    "allowed_modules",
+    "allowing",
     "available",
+    "check_module_names",
     "class_path",
     "lazy_exports",
     "public_submodules",
     "register",
     "registered",
     "resolve",
+    "resolve_callable",
+    "trust",
 ]
 
 T = TypeVar("T", bound=type)
@@ -79,41 +95,195 @@ def registered() -> Mapping[str, type]:
     return MappingProxyType(_REGISTRY)
 
 
-def resolve(name: str) -> type:
-    """The class for a short name, a class name or an importable class path.
+#: Comma-separated module prefixes whose classes and functions templates may name.
+ALLOWED_MODULES_ENV = "NIRS_ALLOWED_MODULES"
+_EXTRA_MODULES: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("nirs_allowed", default=())
+_TRUSTED: set[str] = set()
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+# scikit-learn subpackages that hold no estimator a template may name (helpers, data downloads)
+_SKLEARN_REFUSED = (
+    "sklearn.utils",
+    "sklearn.externals",
+    "sklearn.datasets",
+    "sklearn.tests",
+    "sklearn.conftest",
+)
 
-    Raises ``ConfigError`` naming what was asked for and the closest registered names.
+
+def check_module_names(names: Any, where: str) -> tuple[str, ...]:
+    """``names`` (a list of module prefixes such as ``mylab.ops``) checked and as a tuple."""
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list of module names; got {names!r}.")
+    bad = [n for n in names if not isinstance(n, str) or not _MODULE_NAME.fullmatch(n)]
+    if bad:
+        raise ConfigError(f"{where}: expected module names such as 'mylab.operators'; got {bad[0]!r}.")
+    return tuple(names)
+
+
+def _env_modules() -> tuple[str, ...]:
+    text = os.environ.get(ALLOWED_MODULES_ENV, "")
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    return check_module_names(names, ALLOWED_MODULES_ENV)
+
+
+def allowed_modules() -> tuple[str, ...]:
+    """The module prefixes allowed beyond the registry and scikit-learn: the environment's
+    ``NIRS_ALLOWED_MODULES`` and those of the enclosing :func:`allowing` blocks."""
+    return _env_modules() + _EXTRA_MODULES.get()
+
+
+@contextlib.contextmanager
+def allowing(modules: Iterable[str]) -> Iterator[None]:
+    """Allow classes and functions of ``modules`` (prefixes) inside the block."""
+    extra = check_module_names(list(modules), "allowed_modules")
+    token = _EXTRA_MODULES.set(_EXTRA_MODULES.get() + extra)
+    try:
+        yield
+    finally:
+        _EXTRA_MODULES.reset(token)
+
+
+def trust(obj: Any, *paths: str) -> None:
+    """Allow ``obj`` (a class or function the program itself passed in) under ``paths``."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if module and qualname:
+        _TRUSTED.add(f"{module}.{qualname}")
+    _TRUSTED.update(paths)
+
+
+def _under(module_name: str, prefixes: Iterable[str]) -> bool:
+    return any(module_name == p or module_name.startswith(p + ".") for p in prefixes)
+
+
+def _split_path(name: str) -> tuple[str, str]:
+    module_name, sep, attr = name.partition(":")
+    if not sep:
+        module_name, _, attr = name.rpartition(".")
+    return module_name, attr
+
+
+def _refusal(kind: str, name: str) -> ConfigError:
+    return ConfigError(
+        f"{name!r} is not an allowed {kind}: templates may name the registered operators "
+        "(nirs_core.operators.available()), scikit-learn estimators and splitters, and modules "
+        f"allowed explicitly ({ALLOWED_MODULES_ENV}=module,other or 'allowed_modules: [module]' in a "
+        "nirs.yaml beside the template); refusing to import it."
+    )
+
+
+def _sklearn_allowed(module_name: str) -> bool:
+    return _under(module_name, ("sklearn",)) and not _under(module_name, _SKLEARN_REFUSED)
+
+
+def _import_path(module_name: str, attr: str, name: str) -> Any:
+    """Import ``module_name`` (already allowed) and walk to ``attr``; None when absent."""
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"operator registry: cannot import module {module_name!r} for {name!r}: {exc}."
+        ) from exc
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _is_estimator_class(obj: Any) -> bool:
+    if not isinstance(obj, type):
+        return False
+    from sklearn.base import BaseEstimator  # scikit-learn is imported already: obj comes from it
+
+    return issubclass(obj, BaseEstimator) or (hasattr(obj, "split") and hasattr(obj, "get_n_splits"))
+
+
+def resolve(name: str) -> type:
+    """The class for a short name, a class name or a class path, from the allow-list only.
+
+    Allowed: the registered operators, scikit-learn estimators and splitters (outside
+    ``sklearn.utils`` and the like), classes given to :func:`trust`, and classes of the modules
+    of :func:`allowed_modules`. A module is checked before it is imported, so a hostile path
+    never runs its module's code. Raises ``ConfigError`` naming what was asked for.
     """
     if not isinstance(name, str) or not name:
         raise ConfigError(f"operator registry: expected a class name or path string; got {name!r}.")
     if name in _REGISTRY:
         return _REGISTRY[name]
-    _load_all()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    module_name, sep, attr = name.partition(":")
-    if not sep:
-        module_name, _, attr = name.rpartition(".")
-    if module_name:
+    module_name, attr = _split_path(name)
+    if not module_name:
+        _load_all()
+        if name in _REGISTRY:
+            return _REGISTRY[name]
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"operator registry: unknown operator {name!r}.{hint}")
+    dotted = f"{module_name}.{attr}"
+    if _under(module_name, ("nirs_core",)):
+        _load_all()
+        if dotted in _REGISTRY:
+            return _REGISTRY[dotted]
+        obj = _import_path(module_name, attr, name)  # the project's own module: safe to import
+        if obj not in set(_REGISTRY.values()) and dotted not in _TRUSTED:
+            raise _refusal("operator (not a registered nirs_core operator)", name)
+    elif dotted in _TRUSTED or _under(module_name, allowed_modules()):
+        obj = _import_path(module_name, attr, name)
+    elif _sklearn_allowed(module_name):
+        obj = _import_path(module_name, attr, name)
+        if obj is not None and not _is_estimator_class(obj):
+            raise _refusal("operator (not a scikit-learn estimator or splitter class)", name)
+    else:
+        raise _refusal("operator", name)
+    if obj is None:
+        raise ConfigError(f"operator registry: module {module_name!r} has no attribute {attr!r}.")
+    if not isinstance(obj, type):
+        raise ConfigError(f"operator registry: {name!r} is not a class; got {type(obj).__name__}.")
+    return obj
+
+
+def _numpy_allowed(obj: Any) -> bool:
+    """numpy's ufuncs (``numpy.log1p``) and scalar types (``numpy.float64``); not its file I/O."""
+    import numpy as np
+
+    return isinstance(obj, np.ufunc) or (isinstance(obj, type) and issubclass(obj, np.generic))
+
+
+def resolve_callable(name: str) -> Any:
+    """The function or class a template names as ``{"callable": "module.name"}``, from the same
+    allow-list as :func:`resolve` plus numpy's ufuncs and scalar types. None when an allowed
+    module does not have it; ``ConfigError`` when the module is not allowed."""
+    module_name, _, attr = name.rpartition(".")
+    if name in _TRUSTED:
+        pass
+    elif _under(module_name, ("numpy",)):
+        if module_name != "numpy":
+            raise _refusal("callable (numpy: only its ufuncs and scalar types)", name)
+        obj = getattr(sys.modules.get("numpy") or importlib.import_module("numpy"), attr, None)
+        if obj is not None and not _numpy_allowed(obj):
+            raise _refusal("callable (numpy: only its ufuncs and scalar types)", name)
+        return obj
+    elif _sklearn_allowed(module_name) or _under(module_name, ("nirs_core",)):
+        pass
+    elif not _under(module_name, allowed_modules()):
+        raise _refusal("callable", name)
+    while module_name:
         try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ConfigError(
-                f"operator registry: cannot import module {module_name!r} for {name!r}: {exc}."
-            ) from exc
-        obj = module
+            importlib.import_module(module_name)
+        except ImportError:
+            module_name, _, head = module_name.rpartition(".")
+            attr = f"{head}.{attr}"
+            continue
+        obj: Any = sys.modules[module_name]
         for part in attr.split("."):
             obj = getattr(obj, part, None)
             if obj is None:
-                raise ConfigError(f"operator registry: module {module_name!r} has no attribute {attr!r}.")
-        if not isinstance(obj, type):
-            raise ConfigError(f"operator registry: {name!r} is not a class; got {type(obj).__name__}.")
+                return None
+        if _under(module_name, ("nirs_core",)) and name not in _TRUSTED and obj not in _REGISTRY.values():
+            raise _refusal("callable (not a registered nirs_core operator)", name)
         return obj
-    import difflib
-
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.6)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise ConfigError(f"operator registry: unknown operator {name!r}.{hint}")
+    return None
 
 
 # --------------------------------------------------------------------------- lazy namespaces

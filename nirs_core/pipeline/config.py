@@ -16,7 +16,9 @@ from typing import Any, NamedTuple
 import yaml
 
 from nirs_core.errors import ConfigError
+from nirs_core.pipeline._limits import BoundedComposer, folder_settings, read_bounded
 from nirs_core.pipeline.serialize import canonical_json, config_hash, from_canonical
+from nirs_core.registry import allowing, check_module_names
 
 __all__ = ["ID_LENGTH", "LoadedTemplate", "PipelineConfig", "load_template"]
 
@@ -42,10 +44,11 @@ class PipelineConfig:
     steps: list[Any]
     choices: list[dict[str, Any]]
     template_id: str
+    allowed_modules: tuple[str, ...] = ()  # from the template folder's settings (nirs.yaml)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON/YAML-able dict (deep copies)."""
-        return {
+        out = {
             "index": self.index,
             "id": self.id,
             "name": self.name,
@@ -53,6 +56,9 @@ class PipelineConfig:
             "choices": copy.deepcopy(self.choices),
             "steps": copy.deepcopy(self.steps),
         }
+        if self.allowed_modules:
+            out["allowed_modules"] = list(self.allowed_modules)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PipelineConfig:
@@ -75,6 +81,9 @@ class PipelineConfig:
             steps=steps,
             choices=copy.deepcopy(list(data["choices"])),
             template_id=str(data["template_id"]),
+            allowed_modules=check_module_names(
+                data.get("allowed_modules", []), f"pipeline config {data['name']}: allowed_modules"
+            ),
         )
 
     def canonical_json(self) -> str:
@@ -83,21 +92,24 @@ class PipelineConfig:
 
     def build(self) -> list[Any]:
         """The steps as live objects (operators constructed, keyword steps kept as mappings)."""
-        return from_canonical(self.steps)
+        with allowing(self.allowed_modules):
+            return from_canonical(self.steps)
 
 
 # --------------------------------------------------------------------------- files
 
 
 class LoadedTemplate(NamedTuple):
-    """A template file: the parsed data, its verbatim text (to store before expansion), its path."""
+    """A template file: the parsed data, its verbatim text (to store before expansion), its
+    path. The modules its folder's ``nirs.yaml`` allows (see :mod:`nirs_core.registry`) apply
+    when it is expanded."""
 
     data: Any
     text: str
     path: Path
 
 
-class _TemplateLoader(yaml.SafeLoader):
+class _TemplateLoader(BoundedComposer, yaml.SafeLoader):
     """Safe YAML, strict about duplicate keys, reading ``1e-3`` as a float (as YAML 1.2 does)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -138,12 +150,7 @@ def load_template(path: str | Path) -> LoadedTemplate:
     Syntax errors raise ``ConfigError`` naming the file, the line and the column.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: template file not found.") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
+    text = read_bounded(path)
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         try:
@@ -162,10 +169,13 @@ def load_template(path: str | Path) -> LoadedTemplate:
             raise ConfigError(
                 f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}."
             ) from exc
+        except RecursionError:
+            raise ConfigError(f"{path}: invalid JSON: nested too deeply to read.") from None
         except ValueError as exc:
             raise ConfigError(f"{path}: invalid JSON: {exc}.") from exc
     else:
         raise ConfigError(f"{path}: expected a .yaml, .yml or .json template; got {suffix or 'no suffix'!r}.")
     if data is None:
         raise ConfigError(f"{path}: the template is empty.")
+    folder_settings(path.resolve().parent)  # a bad settings file fails here, before any work
     return LoadedTemplate(data=data, text=text, path=path)

@@ -27,6 +27,7 @@ from nirs_core.pipeline.result import Result
 from nirs_core.pipeline.scoring import prediction_row, selection_metric, task_metrics
 from nirs_core.pipeline.serialize import canonical_json, resolve_class
 from nirs_core.pipeline.steps import Block, Env, Flow, PredictionSet, Record, find_controller
+from nirs_core.registry import allowing
 
 __all__ = ["PreprocessingCache", "execute", "execute_batch", "sweep_groups"]
 
@@ -66,8 +67,20 @@ def execute_batch(
 ) -> list[Result]:
     """One :class:`Result` per config, in the order of ``configs``; shared prefixes and PLS
     sweeps computed once (see the module docstring). ``progress(done, total)`` is called as
-    results complete."""
+    results complete. Classes resolve with the ``allowed_modules`` of the configs' templates."""
     cfgs = [_as_config(c) for c in configs]
+    modules = dict.fromkeys(m for c in cfgs for m in c.allowed_modules)
+    with allowing(modules):
+        return _execute_configs(cfgs, dataset, cache, run_id, progress)
+
+
+def _execute_configs(
+    cfgs: list[PipelineConfig],
+    dataset: Any,
+    cache: PreprocessingCache | None,
+    run_id: str,
+    progress: Callable[[int, int], None] | None,
+) -> list[Result]:
     batch = _Batch(dataset, cache, run_id)
     results: list[Result | None] = [None] * len(cfgs)
     done = 0

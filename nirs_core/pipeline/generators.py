@@ -1,7 +1,9 @@
 """Templates: pipelines with generators, expanded into concrete, validated pipeline configs.
 
 :func:`expand` turns a template into every :class:`PipelineConfig` (validated: every config
-built, every operator resolved); :func:`count` says how many without expanding. The syntax
+built, every operator resolved through the allow-list of :mod:`nirs_core.registry` and its
+parameter names checked, within the bounds of :mod:`nirs_core.pipeline._limits`; operators are
+constructed only when a config runs, never here); :func:`count` says how many without expanding. The syntax
 (generators ``_or_``, ``_range_``, ``_log_range_``, ``_grid_`` and their modifiers, where a
 generated value goes, config ids and names) is the user guide ``docs/templates.md``.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nirs_core.errors import ConfigError
+from nirs_core.pipeline._limits import check_shape, folder_settings
 from nirs_core.pipeline.config import ID_LENGTH, LoadedTemplate, PipelineConfig, load_template
 from nirs_core.pipeline.keywords import KEYWORDS, Context
 from nirs_core.pipeline.naming import Namer
@@ -32,6 +35,7 @@ from nirs_core.pipeline.serialize import (
     key_path,
     public_path,
 )
+from nirs_core.registry import allowing
 
 __all__ = [
     "DEFAULT_MAX_CONFIGS",
@@ -578,6 +582,7 @@ def _split_template(template: Any) -> tuple[str, Any, str | None]:
         )
     if isinstance(body, (list, tuple)) and not body:
         raise _fail(root, "a template needs at least one step; got [].")
+    check_shape(body, root)
     return root, body, name
 
 
@@ -641,12 +646,14 @@ def expand(
     """Every concrete pipeline config of ``template``, validated, in a deterministic order.
 
     ``source`` (the template's file) prefixes every error message. Raises ``ConfigError`` for
-    a malformed template, an operator that cannot be resolved or constructed, two identical
+    a malformed template, an operator that cannot be resolved (or is not allowed), two identical
     configs, or more than ``max_configs`` configs (``None``: no limit). ``template`` may be a
-    :class:`LoadedTemplate`, whose path is then the default ``source``.
+    :class:`LoadedTemplate`, whose path is then the default ``source`` and whose folder's
+    ``nirs.yaml`` may allow more modules (recorded in each config's ``allowed_modules``).
     """
+    modules = folder_settings(template.path.resolve().parent) if isinstance(template, LoadedTemplate) else ()
     template, source = _unwrap(template, source)
-    with _located(source):
+    with _located(source), allowing(modules):
         root, body, _ = _split_template(template)
         node = compile_node(body, Context.CHAIN, root)
         n = node.count()
@@ -691,6 +698,7 @@ def expand(
                 steps=steps,
                 choices=choices,
                 template_id=tid,
+                allowed_modules=tuple(modules),
             )
             for i, (steps, choices, short) in enumerate(rows)
         ]

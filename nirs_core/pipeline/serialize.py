@@ -96,42 +96,42 @@ def _short_repr(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@functools.cache
-def _resolve_cached(name: str) -> type:
-    if "." in name or ":" in name:
-        # a class path imports directly: no need to load every operator module of the registry
-        module_name, sep, attr = name.partition(":")
-        if not sep:
-            module_name, _, attr = name.rpartition(".")
-        found = _import_attr(module_name, attr)
-        if isinstance(found, type):
-            return found
-    from nirs_core.registry import resolve
-
-    return resolve(name)
-
-
 def resolve_class(name: Any, path: str = "") -> type:
-    """The class for a short name, class name or class path (through the operator registry)."""
+    """The class for a short name, class name or class path, through the allow-list of the
+    operator registry (:func:`nirs_core.registry.resolve`: a module that is not allowed is never
+    imported); a class given as a Python object is the program's own and is taken as it is."""
     if isinstance(name, type):
+        public_path(name)  # trusted from now on under its public path
         return name
     if isinstance(name, Mapping) and set(name) == {"callable"}:
         name = name["callable"]  # a class given as a parameter value: {"callable": "module.Class"}
     if not isinstance(name, str) or not name:
         raise _fail(path, f"expected an operator name or class path; got {_short_repr(name)}.")
+    from nirs_core.registry import resolve
+
     try:
-        return _resolve_cached(name)
+        return resolve(name)
     except ConfigError as exc:
         raise _fail(path, str(exc)) from exc
 
 
-@functools.cache
 def public_path(obj: Any) -> str:
     """``module.QualName`` of a class or function, through its shortest public module.
 
     Trailing private modules are dropped while the parent module exposes the same object:
     ``sklearn.cross_decomposition._pls.PLSRegression`` -> ``sklearn.cross_decomposition.PLSRegression``.
+    The object is one the running program handed over, so configs may name it from now on
+    (:func:`nirs_core.registry.trust`).
     """
+    path = _public_path(obj)
+    from nirs_core.registry import trust
+
+    trust(obj, path)
+    return path
+
+
+@functools.cache
+def _public_path(obj: Any) -> str:
     module_name = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
     if not module_name or not qualname or "<" in qualname:
@@ -152,6 +152,7 @@ def public_path(obj: Any) -> str:
 
 
 def _import_attr(module_name: str, qualname: str) -> Any:
+    """``module_name.qualname`` of an object already in hand (its module is imported)."""
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError:
@@ -166,19 +167,15 @@ def _import_attr(module_name: str, qualname: str) -> Any:
 def _import_callable(path_text: Any, path: str) -> Any:
     if not isinstance(path_text, str) or "." not in path_text:
         raise _fail(path, f"expected {{'callable': 'module.name'}}; got {_short_repr(path_text)}.")
-    module_name, _, attr = path_text.rpartition(".")
-    while module_name:
-        try:
-            importlib.import_module(module_name)
-        except ImportError:
-            module_name, _, head = module_name.rpartition(".")
-            attr = f"{head}.{attr}"
-            continue
-        found = _import_attr(module_name, attr)
-        if found is not None:
-            return found
-        break
-    raise _fail(path, f"cannot import callable {path_text!r}.")
+    from nirs_core.registry import resolve_callable
+
+    try:
+        found = resolve_callable(path_text)
+    except ConfigError as exc:
+        raise _fail(path, str(exc)) from exc
+    if found is None:
+        raise _fail(path, f"cannot import callable {path_text!r}.")
+    return found
 
 
 # --------------------------------------------------------------------------- operators
@@ -255,10 +252,15 @@ def _from_instance(obj: Any, path: str) -> dict[str, Any]:
 
 
 def build_operator(class_ref: Any, params: Any, path: str = "") -> dict[str, Any]:
-    """Canonical form of ``class_ref(**params)``: resolves the class, checks the parameter
-    names, constructs it (which decodes nested canonical operators) and reads every
-    parameter back."""
-    cls = resolve_class(class_ref, key_path(path, "class"))
+    """Canonical form of ``class_ref(**params)`` without constructing it: resolves the class
+    (through the allow-list), checks the parameter names against its constructor and fills in
+    the defaults of the others (the estimator contract: ``__init__`` only stores its
+    arguments, so ``get_params`` would read back the same). Construction, and whatever a
+    constructor validates, happens at execution (:func:`from_canonical`)."""
+    return _build_operator(resolve_class(class_ref, key_path(path, "class")), params, path)
+
+
+def _build_operator(cls: type, params: Any, path: str) -> dict[str, Any]:
     if params is None:
         params = {}
     ppath = key_path(path, "params")
@@ -268,6 +270,7 @@ def build_operator(class_ref: Any, params: Any, path: str = "") -> dict[str, Any
     if bad_keys:
         raise _fail(ppath, f"parameter names must be strings; got {_short_repr(bad_keys)}.")
     names = _param_names(cls)
+    values = dict(params)
     if names is not None:
         unknown = [k for k in params if k not in names]
         if unknown:
@@ -280,12 +283,16 @@ def build_operator(class_ref: Any, params: Any, path: str = "") -> dict[str, Any
                 f"{cls.__name__} has no parameter {', '.join(repr(k) for k in unknown)}; "
                 f"its parameters are {', '.join(names) if names else '(none)'}.{hint}",
             )
-    kwargs = _decode_params(cls, params, ppath)
+        defaults = _defaults(cls)
+        missing = [k for k in names if k not in params and k not in defaults]
+        if missing:
+            raise _fail(ppath, f"{cls.__name__} needs the parameter(s) {', '.join(missing)}; got none.")
+        values = {k: params[k] if k in params else defaults[k] for k in names}
     try:
-        instance = cls(**kwargs)
-    except Exception as exc:
-        raise _fail(path, f"{cls.__name__}(**{_short_repr(dict(params))}) failed: {exc}") from exc
-    return _from_instance(instance, path)
+        class_text = _public_path(cls)  # resolved through the allow-list: nothing to trust
+    except ConfigError as exc:
+        raise _fail(path, str(exc)) from exc
+    return {"class": class_text, "params": {k: _value(values[k], key_path(ppath, k)) for k in sorted(values)}}
 
 
 def is_operator_mapping(obj: Any) -> bool:
@@ -320,7 +327,7 @@ def classify_step(obj: Mapping, path: str = "") -> str:
 
 def _operator(obj: Any, path: str) -> dict[str, Any]:
     if isinstance(obj, (str, type)):
-        return build_operator(resolve_class(obj, path), {}, path)
+        return _build_operator(resolve_class(obj, path), {}, path)
     if isinstance(obj, Mapping):
         if classify_step(obj, path) != "operator":
             raise _fail(path, f"expected an operator; got a {classify_step(obj, path)!r} step.")
