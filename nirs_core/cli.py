@@ -15,9 +15,12 @@
                                          predict spectra (a file or folder of any layout)
     nirs verify model.zip                check a bundle's signature and hashes
     nirs show model.zip                  a bundle's DAG and datasheet summary
+    nirs keys generate [--out DIR]       a new Ed25519 key pair for signing bundles
 
-Bundles are signed and checked with the key in $NIRS_BUNDLE_KEY, the file given by --key-file
-or $NIRS_BUNDLE_KEY_FILE, or ~/.config/nirs/bundle.key (see nirs_core.store.bundle).
+Bundles are signed with an Ed25519 private key (--key-file or $NIRS_SIGNING_KEY_FILE, made by
+`nirs keys generate`) and checked with its public key alone (--public-key or
+$NIRS_VERIFY_KEY_FILE); old HMAC bundles are checked with $NIRS_BUNDLE_KEY or --key-file (see
+nirs_core.store.signing).
 
 Errors the user can fix (bad data, bad config) print one message that says what to fix and
 exit with status 2; Ctrl-C during a run pauses it and exits with status 130; nothing else is
@@ -186,7 +189,27 @@ def _cmd_workspace_rebuild(args: argparse.Namespace) -> int:
 
 
 def _bundle_options(args: argparse.Namespace) -> dict:
-    return {"key_file": args.key_file, "trust_unsigned": args.trust_unsigned}
+    options = {
+        "key_file": args.key_file,
+        "public_key": args.public_key,
+        "trust_unsigned": args.trust_unsigned,
+    }
+    if hasattr(args, "allow_pickle"):
+        options["allow_pickle"] = args.allow_pickle
+    return options
+
+
+def _cmd_keys_generate(args: argparse.Namespace) -> int:
+    from nirs_core.store.signing import DEFAULT_SIGNING_KEY, generate_keys, key_id, resolve_signer
+
+    out = args.out if args.out is not None else DEFAULT_SIGNING_KEY.expanduser().parent
+    private, public = generate_keys(out, force=args.force)
+    signer = resolve_signer(key_file=private)
+    print(f"private key {private} (mode 0600; signs bundles: --key-file or $NIRS_SIGNING_KEY_FILE)")
+    print(
+        f"public key  {public} (checks them: --public-key or $NIRS_VERIFY_KEY_FILE); key id {key_id(signer.key)}"
+    )
+    return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -221,8 +244,10 @@ def _format_cell(value) -> str:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     import csv
+    import io
 
     from nirs_core.graph.replay import prepare_input, replay
+    from nirs_core.store._atomic import atomic_write_text
     from nirs_core.store.bundle import open_bundle
 
     try:
@@ -234,16 +259,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     values = replay(bundle, prepared.sources)
     targets = bundle.targets or [f"y{k}" for k in range(values.shape[1])]
     header = ([prepared.sample_column] if prepared.sample is not None else []) + targets
-    handle = open(args.output, "w", newline="", encoding="utf-8") if args.output != "-" else sys.stdout
-    try:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        for i, row in enumerate(values.tolist()):
-            ids = [_format_cell(prepared.sample[i].item())] if prepared.sample is not None else []
-            writer.writerow(ids + [_format_cell(v) for v in row])
-    finally:
-        if handle is not sys.stdout:
-            handle.close()
+    ids = prepared.sample.tolist() if prepared.sample is not None else None  # str, int or float each
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    for i, row in enumerate(values.tolist()):
+        writer.writerow(([_format_cell(ids[i])] if ids is not None else []) + [_format_cell(v) for v in row])
+    if args.output == "-":
+        sys.stdout.write(text.getvalue())
+    else:  # the whole file or nothing: a failure leaves the previous output as it was
+        atomic_write_text(args.output, text.getvalue())
     if args.output != "-":
         note = " (resampled onto the training axis)" if prepared.resampled else ""
         print(f"{values.shape[0]} prediction(s) of {', '.join(targets)} written to {args.output}{note}")
@@ -334,19 +359,28 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_key_options(parser: argparse.ArgumentParser) -> None:
+def _add_key_options(parser: argparse.ArgumentParser, *, verify: bool = True) -> None:
     parser.add_argument(
         "--key-file",
         metavar="FILE",
-        help="signing key file (default: $NIRS_BUNDLE_KEY, ~/.config/nirs/bundle.key)",
+        help="signing key: an Ed25519 private key from `nirs keys generate` (default: "
+        "$NIRS_SIGNING_KEY_FILE, ~/.config/nirs/signing.key), or a legacy HMAC key file",
     )
+    if verify:
+        parser.add_argument(
+            "--public-key",
+            metavar="FILE",
+            help="Ed25519 public key that checks the signature (default: $NIRS_VERIFY_KEY_FILE, "
+            "~/.config/nirs/signing.pub)",
+        )
 
 
 def _add_trust_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trust-unsigned",
         action="store_true",
-        help="accept a bundle without a signature (or without a key to check it); hashes are still checked",
+        help="accept a bundle without a signature (or without a key to check it); hashes are still "
+        "checked, and pickled estimators are still refused (see --allow-pickle)",
     )
 
 
@@ -430,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--unsigned", action="store_true", help="write an unsigned bundle")
     train.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    _add_key_options(train)
+    _add_key_options(train, verify=False)
     train.set_defaults(func=_cmd_train)
 
     predict = sub.add_parser("predict", help="predict spectra with a bundle")
@@ -444,6 +478,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_key_options(predict)
     _add_trust_option(predict)
+    predict.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="unpickle the third-party estimators of a bundle whose signature is not valid: THIS RUNS "
+        "CODE FROM THE FILE; only for a bundle from someone you trust",
+    )
     predict.set_defaults(func=_cmd_predict)
 
     verify = sub.add_parser("verify", help="check a bundle's signature and the hash of every member")
@@ -458,6 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key_options(show)
     _add_trust_option(show)
     show.set_defaults(func=_cmd_show)
+
+    keys = sub.add_parser("keys", help="signing keys for bundles")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    generate = keys_sub.add_parser("generate", help="write a new Ed25519 key pair (signing.key, signing.pub)")
+    generate.add_argument("--out", metavar="DIR", help="folder for the keys (default: ~/.config/nirs)")
+    generate.add_argument("--force", action="store_true", help="replace keys already in the folder")
+    generate.set_defaults(func=_cmd_keys_generate)
     return parser
 
 

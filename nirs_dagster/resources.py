@@ -15,7 +15,6 @@ Each root is a field of :class:`NirsResource`; an empty field falls back to the 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 import dagster as dg
@@ -90,8 +89,10 @@ class NirsResource(dg.ConfigurableResource):
     bundle_key_file: str = Field(
         default="",
         description=(
-            "Signing key of the model bundles. Empty: $NIRS_BUNDLE_KEY / $NIRS_BUNDLE_KEY_FILE, "
-            "else <workspace>/bundle.key (created on first use)."
+            "Signing key of the model bundles: an Ed25519 private key (`nirs keys generate`) or a "
+            "legacy HMAC key file. Empty: $NIRS_SIGNING_KEY_FILE, $NIRS_BUNDLE_KEY / "
+            "$NIRS_BUNDLE_KEY_FILE, else <workspace>/keys/signing.key (an Ed25519 pair, created on "
+            "first use; verifiers need only keys/signing.pub)."
         ),
     )
 
@@ -132,12 +133,19 @@ class NirsResource(dg.ConfigurableResource):
         """The key file to sign bundles with; ``None`` when ``$NIRS_BUNDLE_KEY`` holds the key."""
         if self.bundle_key_file:
             return Path(self.bundle_key_file)
+        if os.environ.get("NIRS_SIGNING_KEY_FILE"):
+            return Path(os.environ["NIRS_SIGNING_KEY_FILE"])
         if os.environ.get("NIRS_BUNDLE_KEY_FILE"):
             return Path(os.environ["NIRS_BUNDLE_KEY_FILE"])
         if os.environ.get("NIRS_BUNDLE_KEY"):
             return None
-        path = self.workspace_path() / "bundle.key"
+        from nirs_core.store.lock import workspace_lock
+        from nirs_core.store.signing import generate_keys
+
+        folder = self.workspace_path() / "keys"
+        path = folder / "signing.key"
         if not path.is_file():
-            atomic_write_text(path, secrets.token_hex(32) + "\n")
-            path.chmod(0o600)
+            with workspace_lock(self.workspace_path(), "keys"):  # one pair, whoever comes first
+                if not path.is_file():
+                    generate_keys(folder)
         return path

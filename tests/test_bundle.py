@@ -108,7 +108,7 @@ def test_stateless_node_with_one_artefact_serves_every_fit(parts, tmp_path):
 
 def test_write_bundle_refuses_what_it_cannot_bundle(parts, tmp_path, monkeypatch):
     out = tmp_path / "m.zip"
-    with pytest.raises(ConfigError, match="no signing key; set \\$NIRS_BUNDLE_KEY"):
+    with pytest.raises(ConfigError, match="no signing key; make one with `nirs keys generate`"):
         write_bundle(parts, out)
     with pytest.raises(ConfigError, match="fits must be 'refit', 'ensemble' or a list"):
         write_bundle(parts, out, key=KEY, fits="best")
@@ -188,7 +188,7 @@ def test_unsigned_bundles_need_explicit_trust(parts, tmp_path):
 def test_signed_bundle_without_a_key_is_refused_unless_trusted(parts, tmp_path):
     path = write_bundle(parts, tmp_path / "s.zip", key=KEY, datasheet=False)
     with pytest.raises(
-        BundleIntegrityError, match=r"is signed \(key id [0-9a-f]{16}\) but no key is configured"
+        BundleIntegrityError, match=r"is signed \(key id [0-9a-f]{16}, HMAC-SHA256\) but no key is configured"
     ):
         open_bundle(path)
     assert open_bundle(path, trust_unsigned=True).signature == "unchecked"

@@ -14,7 +14,8 @@ from nirs_core.app.run import run
 from nirs_core.errors import ConfigError
 from nirs_core.reports.datasheet import build_datasheet
 from nirs_core.store import bundle as _bundle
-from nirs_core.store.bundle import DEFAULT_KEY_FILE, KEY_ENV, parts_from_workspace, resolve_key
+from nirs_core.store.bundle import parts_from_workspace
+from nirs_core.store.signing import SIGNING_KEY_FILE_ENV, resolve_signer
 
 __all__ = ["train_bundle", "write_bundle"]
 
@@ -54,11 +55,10 @@ def train_bundle(
     from nirs_core.data import load
 
     if sign:  # fail before training when the bundle could not be signed
-        found, _ = resolve_key(key, key_file)
-        if found is None:
+        if resolve_signer(key, key_file) is None:
             raise ConfigError(
-                f"train: no signing key; set ${KEY_ENV}, pass --key-file, create {DEFAULT_KEY_FILE}, "
-                "or ask for an unsigned bundle."
+                "train: no signing key; make one with `nirs keys generate` and pass it with --key-file "
+                f"(or set ${SIGNING_KEY_FILE_ENV}), or ask for an unsigned bundle (--unsigned)."
             )
     with tempfile.TemporaryDirectory(prefix="nirs-train-") as scratch:
         root = Path(workspace) if workspace is not None else Path(scratch) / "workspace"

@@ -231,7 +231,11 @@ def _sample_ids(ds: Any) -> tuple[np.ndarray | None, str | None]:
     meta = ds.meta()
     for column in meta.columns:
         if column.strip().lower() in _SAMPLE_COLUMNS:
-            return meta.get_column(column).to_numpy(), column
+            values = meta.get_column(column).to_numpy()
+            # the loaders read integer metadata as float: integer ids stay integers (100, not 100.0)
+            if values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all():
+                values = values.astype(np.int64)
+            return values, column
     return None, None
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import uuid as _uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -241,8 +242,55 @@ def state_to_bytes(kwargs: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+#: Bounds on one ``.npz`` state read back: members, the bytes they inflate to, and the ratio.
+MAX_STATE_MEMBERS = 1_000
+MAX_STATE_RATIO = 100
+
+
+def _check_state_headers(data: bytes) -> None:
+    """Refuse an ``.npz`` whose members inflate too far or whose array headers declare more
+    bytes than the member holds, from the zip directory and the ``.npy`` headers alone
+    (before numpy allocates any array)."""
+    import zipfile
+
+    from numpy.lib import format as npy_format
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_STATE_MEMBERS:
+            raise GraphError(f"fitted state: {len(infos)} arrays, over the limit of {MAX_STATE_MEMBERS}.")
+        for zi in infos:
+            if zi.file_size > MAX_STATE_RATIO * max(zi.compress_size, 1) and zi.file_size > 1 << 20:
+                raise GraphError(
+                    f"fitted state: array {zi.filename!r} inflates {zi.compress_size} bytes to "
+                    f"{zi.file_size} (over {MAX_STATE_RATIO} times); refusing it."
+                )
+            with zf.open(zi) as fh:
+                try:
+                    version = npy_format.read_magic(fh)
+                    read_header = (
+                        npy_format.read_array_header_1_0
+                        if version == (1, 0)
+                        else npy_format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(fh, max_header_size=10_000)
+                except (ValueError, SyntaxError, TypeError) as exc:
+                    raise GraphError(
+                        f"fitted state: array {zi.filename!r} has no valid .npy header ({exc})."
+                    ) from None
+            if dtype.hasobject:
+                raise GraphError(f"fitted state: array {zi.filename!r} holds Python objects; refusing it.")
+            declared = math.prod(int(n) for n in shape) * dtype.itemsize
+            if declared > zi.file_size:
+                raise GraphError(
+                    f"fitted state: array {zi.filename!r} declares shape {tuple(shape)} of {dtype} "
+                    f"({declared} bytes) but holds {zi.file_size} bytes; refusing it."
+                )
+
+
 def state_from_bytes(data: bytes) -> dict[str, Any]:
-    """The kwargs written by :func:`state_to_bytes` (never unpickles)."""
+    """The kwargs written by :func:`state_to_bytes` (never unpickles; sizes checked first)."""
+    _check_state_headers(data)
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         out: dict[str, Any] = {k: npz[k] for k in npz.files if k != _JSON_KEY}
         if _JSON_KEY in npz.files:

@@ -17,24 +17,29 @@ Members (every name is relative, ``/``-separated, without ``..``)::
     plots/<name>.png
     manifest.sha256      ``<sha256>  <name>`` for every other member except ``signature``,
                          sorted by name, one per line
-    signature            JSON: ``{"algorithm": "HMAC-SHA256", "key_id": …, "mac": …}``, the
-                         HMAC-SHA256 of the bytes of ``manifest.sha256``
+    signature            JSON: ``{"algorithm": "Ed25519", "key_id": …, "signature": …}`` over
+                         the bytes of ``manifest.sha256`` (old bundles: ``"HMAC-SHA256"``
+                         with ``"mac"``)
 
-The signing key (at least 16 bytes) is found, in this order: the ``key=`` argument; the file
-given as ``key_file=`` (``--key-file`` on the command line); the environment variable
-``NIRS_BUNDLE_KEY`` (its text, UTF-8); the file named by ``NIRS_BUNDLE_KEY_FILE``;
-``~/.config/nirs/bundle.key``. A key file holds the key as text; surrounding whitespace is
-ignored. Make one with::
+Keys and their order are in :mod:`nirs_core.store.signing`: training signs with an Ed25519
+private key (``nirs keys generate``; ``--key-file`` or ``$NIRS_SIGNING_KEY_FILE``), checking
+needs only the public key (``--public-key`` or ``$NIRS_VERIFY_KEY_FILE``); a legacy HMAC key
+(``$NIRS_BUNDLE_KEY``…) still signs and checks old-style bundles.
 
-    python -c "import secrets; print(secrets.token_hex(32))" > ~/.config/nirs/bundle.key
-
-:func:`open_bundle` checks, before it parses or unpickles anything: zip hygiene (no absolute
-or ``..`` names, no duplicates, no directories or links, no member that the manifest does not
-list, no listed member missing), the signature over the manifest, then the sha256 of every
-member. The bytes it checked are the bytes it keeps and later uses, so nothing is read twice.
-A bundle without a signature, or with a signature that cannot be checked because no key is
-available, is refused unless ``trust_unsigned=True``; a signature that does not match, or any
-hash that does not match, is always refused.
+:func:`open_bundle` reads a bundle as hostile until proven otherwise, and in this order: the
+zip's central directory only (hygiene: no absolute or ``..`` names, no duplicates, no
+directories or links; bounds from the headers, before anything is inflated: at most
+:data:`MAX_MEMBERS` members, :data:`MAX_TOTAL_BYTES` in all, no member over
+:data:`MAX_MEMBER_BYTES` or inflating more than :data:`MAX_RATIO` times); then the manifest
+and the signature (small, bounded reads), the signature over the manifest, the listing
+against the members; only then each member, read with a reader bounded by its declared size
+and hash-checked at once. The bytes it checked are the bytes it keeps and later uses. A
+bundle without a signature, or with one that cannot be checked because no key is available,
+is refused unless ``trust_unsigned=True``; a signature or hash that does not match is always
+refused. A ``pickled`` node (a third-party estimator) is unpickled only from a bundle whose
+signature is valid, or with ``allow_pickle=True`` (``--allow-pickle``), which runs code from
+the file: ``trust_unsigned`` alone never unpickles. ``.npz`` states are size-checked from
+their array headers before any array is allocated (:func:`nirs_core.graph.runtime.state_from_bytes`).
 """
 
 from __future__ import annotations
@@ -54,6 +59,16 @@ from typing import Any
 
 from nirs_core.errors import BundleIntegrityError, ConfigError
 from nirs_core.graph.runtime import GraphError, RuntimeGraph, state_from_bytes
+from nirs_core.store.signing import (
+    DEFAULT_KEY_FILE,
+    KEY_ENV,
+    KEY_FILE_ENV,
+    SIGNING_KEY_FILE_ENV,
+    check_signature,
+    key_id,
+    resolve_hmac_key,
+    resolve_signer,
+)
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -71,15 +86,15 @@ __all__ = [
 
 BUNDLE_FORMAT = "nirs.bundle/1"
 SIGNATURE_FORMAT = "nirs.signature/1"
-KEY_ENV = "NIRS_BUNDLE_KEY"
-KEY_FILE_ENV = "NIRS_BUNDLE_KEY_FILE"
-DEFAULT_KEY_FILE = Path("~/.config/nirs/bundle.key")
-MIN_KEY_BYTES = 16
 MANIFEST = "manifest.sha256"
 SIGNATURE = "signature"
 REQUIRED = ("bundle.json", "graph.json", "input.json")
 ARTIFACTS_DIR = "artifacts/"
 MAX_MEMBER_BYTES = 1 << 30  # one member larger than 1 GiB is not a model: refuse (zip bomb)
+MAX_TOTAL_BYTES = 2 << 30  # all members together, as the headers declare them
+MAX_MEMBERS = 10_000
+MAX_RATIO = 100  # a member inflating more than this many times its stored size is a bomb
+MAX_SMALL_MEMBER = 8 << 20  # the manifest and the signature
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")
 _ARTIFACT_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*\.(npz|pkl)$")
@@ -87,54 +102,11 @@ _MANIFEST_LINE = re.compile(r"^(?P<sha>[0-9a-f]{64})  (?P<name>\S+)$")
 _FOLD = re.compile(r"^fold_(\d+)$")
 
 
-# ----------------------------------------------------------------------------- keys
-
-
-def _key_bytes(value: bytes | str, origin: str) -> bytes:
-    key = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-    key = key.strip()
-    if len(key) < MIN_KEY_BYTES:
-        raise ConfigError(
-            f"bundle key from {origin}: expected at least {MIN_KEY_BYTES} bytes; got {len(key)}."
-        )
-    return key
-
-
-def _read_key_file(path: str | os.PathLike[str], origin: str) -> bytes:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"bundle key file {p} (from {origin}): no such file.")
-    return _key_bytes(p.read_bytes(), f"{origin} {p}")
-
-
 def resolve_key(
     key: bytes | str | None = None, key_file: str | os.PathLike[str] | None = None
 ) -> tuple[bytes | None, str | None]:
-    """``(key, where it came from)``, or ``(None, None)`` when no key is configured. The order is
-    in the module docstring."""
-    if key is not None:
-        return _key_bytes(key, "the key argument"), "the key argument"
-    if key_file is not None:
-        return _read_key_file(key_file, "--key-file"), f"key file {key_file}"
-    env = os.environ.get(KEY_ENV)
-    if env:
-        return _key_bytes(env, f"${KEY_ENV}"), f"${KEY_ENV}"
-    env_file = os.environ.get(KEY_FILE_ENV)
-    if env_file:
-        return _read_key_file(env_file, f"${KEY_FILE_ENV}"), f"key file {env_file}"
-    default = DEFAULT_KEY_FILE.expanduser()
-    if default.is_file():
-        return _read_key_file(default, "the default key file"), f"key file {default}"
-    return None, None
-
-
-def key_id(key: bytes) -> str:
-    """A short public fingerprint of a key (tells keys apart, reveals nothing of the key)."""
-    return hashlib.sha256(b"nirs-bundle-key-id\0" + key).hexdigest()[:16]
-
-
-def _mac(key: bytes, manifest: bytes) -> str:
-    return hmac.new(key, manifest, hashlib.sha256).hexdigest()
+    """The legacy HMAC key and where it came from (:func:`nirs_core.store.signing.resolve_hmac_key`)."""
+    return resolve_hmac_key(key, key_file)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -313,13 +285,14 @@ def write_bundle(
     """
     data = _source_fields(source)
     graph: RuntimeGraph = data["graph"]
-    signing_key = None
+    signer = None
     if sign:
-        signing_key, _origin = resolve_key(key, key_file)
-        if signing_key is None:
+        signer = resolve_signer(key, key_file)
+        if signer is None:
             raise ConfigError(
-                f"write_bundle: no signing key; set ${KEY_ENV}, pass key=/key_file= (--key-file), "
-                f"create {DEFAULT_KEY_FILE}, or pass sign=False for an unsigned bundle."
+                "write_bundle: no signing key; make one with `nirs keys generate` and pass it as "
+                f"key_file= (--key-file) or ${SIGNING_KEY_FILE_ENV}, or pass sign=False for an "
+                "unsigned bundle."
             )
     mode, fit_names = _select_fits(graph, fits)
     bundled = _restrict_artifacts(graph, fit_names)
@@ -392,15 +365,8 @@ def write_bundle(
         _check_name(member, "write_bundle")
     manifest = "".join(f"{_sha256(members[m])}  {m}\n" for m in sorted(members)).encode()
     members[MANIFEST] = manifest
-    if signing_key is not None:
-        members[SIGNATURE] = _json_bytes(
-            {
-                "format": SIGNATURE_FORMAT,
-                "algorithm": "HMAC-SHA256",
-                "key_id": key_id(signing_key),
-                "mac": _mac(signing_key, manifest),
-            }
-        )
+    if signer is not None:
+        members[SIGNATURE] = _json_bytes({"format": SIGNATURE_FORMAT, **signer.sign(manifest)})
 
     from nirs_core.store._atomic import atomic_path
 
@@ -451,6 +417,7 @@ class Bundle:
     members: dict[str, bytes] = field(repr=False)
     signature: str
     key_id: str | None = None
+    allow_pickle: bool = False
     _states: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -497,11 +464,28 @@ class Bundle:
                 )
             data = self.member(ARTIFACTS_DIR + file_name)
             if file_name.endswith(".npz"):
-                value = state_from_bytes(data)
+                try:
+                    value = state_from_bytes(data)
+                except (GraphError, ValueError, OSError, zipfile.BadZipFile) as exc:
+                    raise BundleIntegrityError(
+                        f"{self.path}: artefact {file_name!r} of node {node_id!r} is not a readable state ({exc})."
+                    ) from None
             else:
+                if self.signature != "valid" and not self.allow_pickle:
+                    raise BundleIntegrityError(
+                        f"{self.path}: node {node_id!r} is a pickled third-party estimator and the bundle's "
+                        f"signature is {self.signature}; unpickling runs code from the file. Check the "
+                        "signature (--public-key), or pass allow_pickle=True / --allow-pickle if you trust "
+                        "whoever made the file."
+                    )
                 import pickle
 
-                value = pickle.loads(data)
+                try:
+                    value = pickle.loads(data)
+                except Exception as exc:  # a damaged pickle fails in many ways; one message for all
+                    raise BundleIntegrityError(
+                        f"{self.path}: artefact {file_name!r} of node {node_id!r} cannot be unpickled ({exc})."
+                    ) from None
         self._states[cache_key] = value
         return value
 
@@ -531,47 +515,65 @@ class Bundle:
         }
 
 
-def _read_members(path: Path) -> dict[str, bytes]:
-    """Every member's bytes after the hygiene checks (names, duplicates, kinds, sizes)."""
+def _checked_infos(zf: zipfile.ZipFile, where: str) -> dict[str, zipfile.ZipInfo]:
+    """The members by name, after the hygiene checks and the size bounds, from the central
+    directory alone (nothing is inflated)."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise BundleIntegrityError(
+            f"{where}: {len(infos)} members, over the limit of {MAX_MEMBERS}; refusing the bundle."
+        )
+    out: dict[str, zipfile.ZipInfo] = {}
+    total = 0
+    for zi in infos:
+        _check_name(zi.filename, where)
+        if zi.filename in out:
+            raise BundleIntegrityError(f"{where}: member {zi.filename!r} appears twice; refusing the bundle.")
+        file_type = stat.S_IFMT(zi.external_attr >> 16)  # 0 when the writer set no type
+        if zi.is_dir() or file_type not in (0, stat.S_IFREG):
+            raise BundleIntegrityError(
+                f"{where}: member {zi.filename!r} is not a regular file (directory or link); refusing the bundle."
+            )
+        if zi.file_size > MAX_MEMBER_BYTES:
+            raise BundleIntegrityError(
+                f"{where}: member {zi.filename!r} declares {zi.file_size} bytes, over the "
+                f"{MAX_MEMBER_BYTES}-byte limit; refusing the bundle."
+            )
+        if zi.file_size > MAX_RATIO * max(zi.compress_size, 1) and zi.file_size > 1 << 20:
+            raise BundleIntegrityError(
+                f"{where}: member {zi.filename!r} inflates {zi.compress_size} bytes to {zi.file_size} "
+                f"(over {MAX_RATIO} times); refusing the bundle (a zip bomb)."
+            )
+        total += zi.file_size
+        out[zi.filename] = zi
+    if total > MAX_TOTAL_BYTES:
+        raise BundleIntegrityError(
+            f"{where}: the members declare {total} bytes in all, over the {MAX_TOTAL_BYTES}-byte limit; "
+            "refusing the bundle."
+        )
+    return out
+
+
+def _read_member(
+    zf: zipfile.ZipFile, zi: zipfile.ZipInfo, where: str, limit: int = MAX_MEMBER_BYTES
+) -> bytes:
+    """A member's bytes, read at most to its declared size (a lying header cannot inflate more)."""
+    if zi.file_size > limit:
+        raise BundleIntegrityError(
+            f"{where}: member {zi.filename!r} declares {zi.file_size} bytes, over its {limit}-byte limit."
+        )
     try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise BundleIntegrityError(f"{path}: not a valid zip file ({exc}).") from None
-    with zf:
-        infos = zf.infolist()
-        seen: set[str] = set()
-        for zi in infos:
-            _check_name(zi.filename, str(path))
-            if zi.filename in seen:
-                raise BundleIntegrityError(
-                    f"{path}: member {zi.filename!r} appears twice; refusing the bundle."
-                )
-            seen.add(zi.filename)
-            file_type = stat.S_IFMT(zi.external_attr >> 16)  # 0 when the writer set no type
-            if zi.is_dir() or file_type not in (0, stat.S_IFREG):
-                raise BundleIntegrityError(
-                    f"{path}: member {zi.filename!r} is not a regular file (directory or link); refusing the bundle."
-                )
-            if zi.file_size > MAX_MEMBER_BYTES:
-                raise BundleIntegrityError(
-                    f"{path}: member {zi.filename!r} declares {zi.file_size} bytes, over the "
-                    f"{MAX_MEMBER_BYTES}-byte limit; refusing the bundle."
-                )
-        members: dict[str, bytes] = {}
-        for zi in infos:
-            try:
-                with zf.open(zi) as fh:
-                    data = fh.read(MAX_MEMBER_BYTES + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
-                raise BundleIntegrityError(
-                    f"{path}: member {zi.filename!r} cannot be read ({exc}); the file is corrupted."
-                ) from None
-            if len(data) != zi.file_size:
-                raise BundleIntegrityError(
-                    f"{path}: member {zi.filename!r} holds {len(data)} bytes; its header declares {zi.file_size}."
-                )
-            members[zi.filename] = data
-    return members
+        with zf.open(zi) as fh:
+            data = fh.read(zi.file_size + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise BundleIntegrityError(
+            f"{where}: member {zi.filename!r} cannot be read ({exc}); the file is corrupted."
+        ) from None
+    if len(data) != zi.file_size:
+        raise BundleIntegrityError(
+            f"{where}: member {zi.filename!r} holds {len(data)} bytes; its header declares {zi.file_size}."
+        )
+    return data
 
 
 def _parse_manifest(text: bytes, where: str) -> dict[str, str]:
@@ -599,9 +601,8 @@ def _parse_manifest(text: bytes, where: str) -> dict[str, str]:
 
 
 def _check_signature(
-    members: dict[str, bytes], where: str, key: bytes | None, key_origin: str | None, trust_unsigned: bool
+    raw: bytes | None, manifest: bytes, where: str, keys: Mapping[str, Any], trust_unsigned: bool
 ) -> tuple[str, str | None]:
-    raw = members.get(SIGNATURE)
     if raw is None:
         if trust_unsigned:
             return "missing", None
@@ -611,31 +612,20 @@ def _check_signature(
         )
     try:
         sig = json.loads(raw)
-        algorithm, mac, signed_id = sig["algorithm"], sig["mac"], sig.get("key_id")
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, UnicodeDecodeError):
+        sig = None
+    if not isinstance(sig, dict) or not isinstance(sig.get("algorithm"), str):
         raise BundleIntegrityError(
-            f"{where}: member {SIGNATURE!r} is malformed; expected JSON with 'algorithm' and 'mac'."
-        ) from None
-    if algorithm != "HMAC-SHA256" or not isinstance(mac, str):
+            f"{where}: member {SIGNATURE!r} is malformed; expected JSON with 'algorithm' and the signature."
+        )
+    status, signed_by = check_signature(sig, manifest, where, **keys)
+    if status == "unchecked" and not trust_unsigned:
         raise BundleIntegrityError(
-            f"{where}: signature algorithm {algorithm!r}; this version checks 'HMAC-SHA256'."
+            f"{where}: the bundle is signed (key id {sig.get('key_id')}, {sig['algorithm']}) but no key is "
+            "configured to check it; pass --public-key (or set $NIRS_VERIFY_KEY_FILE) for Ed25519, "
+            f"${KEY_ENV} or --key-file for an old HMAC bundle."
         )
-    if key is None:
-        if trust_unsigned:
-            return "unchecked", None
-        raise BundleIntegrityError(
-            f"{where}: the bundle is signed (key id {signed_id}) but no key is configured to check it; set "
-            f"${KEY_ENV}, pass --key-file, or create {DEFAULT_KEY_FILE}."
-        )
-    if not hmac.compare_digest(_mac(key, members[MANIFEST]), mac):
-        mine = key_id(key)
-        hint = (
-            f"it was signed with another key (key id {signed_id}; yours, from {key_origin}, is {mine})"
-            if signed_id != mine
-            else "the manifest was changed after signing"
-        )
-        raise BundleIntegrityError(f"{where}: the signature does not match the manifest: {hint}.")
-    return "valid", key_id(key)
+    return status, signed_by
 
 
 def open_bundle(
@@ -643,51 +633,55 @@ def open_bundle(
     *,
     key: bytes | str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    public_key: Any = None,
     trust_unsigned: bool = False,
+    allow_pickle: bool = False,
 ) -> Bundle:
     """Open and verify a bundle (see the module docstring for the checks and their order);
-    :class:`~nirs_core.errors.BundleIntegrityError` naming what failed otherwise. Nothing is
-    parsed or unpickled before every check has passed."""
+    :class:`~nirs_core.errors.BundleIntegrityError` naming what failed otherwise. No member is
+    inflated before the signature and the listing are checked, and nothing is parsed or
+    unpickled before every check has passed."""
     bundle_path = Path(path)
     where = str(bundle_path)
     if not bundle_path.is_file():
         raise FileNotFoundError(f"{where}: no such bundle file.")
-    members = _read_members(bundle_path)
-    if MANIFEST not in members:
-        raise BundleIntegrityError(f"{where}: no {MANIFEST} member; not a bundle, or it was stripped.")
-    listed = _parse_manifest(members[MANIFEST], where)
-    unexpected = sorted(set(members) - set(listed) - {MANIFEST, SIGNATURE})
-    if unexpected:
-        raise BundleIntegrityError(
-            f"{where}: member(s) {unexpected} are not listed in {MANIFEST}; refusing the bundle."
-        )
-    missing = sorted(set(listed) - set(members))
-    if missing:
-        raise BundleIntegrityError(f"{where}: member(s) {missing} listed in {MANIFEST} are missing.")
-    if SIGNATURE in members or not trust_unsigned:
-        resolved, origin = resolve_key(key, key_file)
-    else:
-        resolved, origin = None, None
-    signature, signed_by = _check_signature(members, where, resolved, origin, trust_unsigned)
-    for member, expected in listed.items():
-        actual = _sha256(members[member])
-        if not hmac.compare_digest(actual, expected):
+    try:
+        zf = zipfile.ZipFile(bundle_path)
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise BundleIntegrityError(f"{where}: not a valid zip file ({exc}).") from None
+    with zf:
+        infos = _checked_infos(zf, where)
+        if MANIFEST not in infos:
+            raise BundleIntegrityError(f"{where}: no {MANIFEST} member; not a bundle, or it was stripped.")
+        manifest = _read_member(zf, infos[MANIFEST], where, MAX_SMALL_MEMBER)
+        raw_sig = _read_member(zf, infos[SIGNATURE], where, MAX_SMALL_MEMBER) if SIGNATURE in infos else None
+        listed = _parse_manifest(manifest, where)
+        keys = {"key": key, "key_file": key_file, "public_key": public_key}
+        signature, signed_by = _check_signature(raw_sig, manifest, where, keys, trust_unsigned)
+        unexpected = sorted(set(infos) - set(listed) - {MANIFEST, SIGNATURE})
+        if unexpected:
             raise BundleIntegrityError(
-                f"{where}: member {member!r} hashes to sha256 {actual}; the manifest says {expected} "
-                "(the member was modified)."
+                f"{where}: member(s) {unexpected} are not listed in {MANIFEST}; refusing the bundle."
             )
+        missing = sorted(set(listed) - set(infos))
+        if missing:
+            raise BundleIntegrityError(f"{where}: member(s) {missing} listed in {MANIFEST} are missing.")
+        members: dict[str, bytes] = {MANIFEST: manifest}
+        if raw_sig is not None:
+            members[SIGNATURE] = raw_sig
+        for member, expected in listed.items():
+            data = _read_member(zf, infos[member], where)
+            actual = _sha256(data)
+            if not hmac.compare_digest(actual, expected):
+                raise BundleIntegrityError(
+                    f"{where}: member {member!r} hashes to sha256 {actual}; the manifest says {expected} "
+                    "(the member was modified)."
+                )
+            members[member] = data
     absent = [m for m in REQUIRED if m not in members]
     if absent:
         raise BundleIntegrityError(f"{where}: required member(s) {absent} are missing.")
-    try:
-        info = json.loads(members["bundle.json"])
-        spec = json.loads(members["input.json"])
-        graph = RuntimeGraph.from_json(members["graph.json"].decode("utf-8"))
-    except (ValueError, GraphError, TypeError, KeyError) as exc:
-        raise BundleIntegrityError(f"{where}: malformed descriptor ({exc}).") from None
-    if not isinstance(info, dict) or info.get("format") != BUNDLE_FORMAT:
-        found = info.get("format") if isinstance(info, dict) else type(info).__name__
-        raise BundleIntegrityError(f"{where}: bundle format {found!r}; this version reads {BUNDLE_FORMAT}.")
+    info, spec, graph = _descriptors(members, where)
     for node in graph.nodes:
         for fit in info["fits"]["names"]:
             if node.artifacts and ARTIFACTS_DIR + str(node.artifacts.get(fit)) not in members:
@@ -703,7 +697,36 @@ def open_bundle(
         members=members,
         signature=signature,
         key_id=signed_by,
+        allow_pickle=allow_pickle,
     )
+
+
+def _descriptors(
+    members: Mapping[str, bytes], where: str
+) -> tuple[dict[str, Any], dict[str, Any], RuntimeGraph]:
+    """``bundle.json``, ``input.json`` and the graph, parsed and checked for shape."""
+    try:
+        info = json.loads(members["bundle.json"])
+        spec = json.loads(members["input.json"])
+        graph = RuntimeGraph.from_json(members["graph.json"].decode("utf-8"))
+    except (ValueError, GraphError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise BundleIntegrityError(f"{where}: malformed descriptor ({exc}).") from None
+    if not isinstance(info, dict) or info.get("format") != BUNDLE_FORMAT:
+        found = info.get("format") if isinstance(info, dict) else type(info).__name__
+        raise BundleIntegrityError(f"{where}: bundle format {found!r}; this version reads {BUNDLE_FORMAT}.")
+    fits = info.get("fits")
+    if (
+        not isinstance(fits, dict)
+        or not isinstance(fits.get("names"), list)
+        or not all(isinstance(n, str) for n in fits["names"])
+        or not isinstance(spec, dict)
+        or not isinstance(spec.get("sources"), list)
+    ):
+        raise BundleIntegrityError(
+            f"{where}: malformed descriptor (bundle.json needs fits.names, a list of names; input.json "
+            "needs sources, a list)."
+        )
+    return info, spec, graph
 
 
 def verify_bundle(
@@ -711,16 +734,19 @@ def verify_bundle(
     *,
     key: bytes | str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    public_key: Any = None,
     trust_unsigned: bool = False,
 ) -> dict[str, Any]:
     """Open and verify a bundle and parse its ``.npz`` states (never unpickling); return the
     summary that ``nirs verify`` prints."""
-    bundle = open_bundle(path, key=key, key_file=key_file, trust_unsigned=trust_unsigned)
+    bundle = open_bundle(
+        path, key=key, key_file=key_file, public_key=public_key, trust_unsigned=trust_unsigned
+    )
     for name, data in bundle.members.items():
         if name.startswith(ARTIFACTS_DIR) and name.endswith(".npz"):
             try:
                 state_from_bytes(data)
-            except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            except (GraphError, ValueError, OSError, zipfile.BadZipFile) as exc:
                 raise BundleIntegrityError(
                     f"{bundle.path}: artefact {name!r} is not a readable state ({exc})."
                 ) from None
