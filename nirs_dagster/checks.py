@@ -3,7 +3,9 @@ downstream of it in the same run, and automation does not build on it.
 
 - ``spectra``: a pandera schema over the spectra (every value finite), the wavelength axis
   (strictly monotonic, no duplicate) and the sample count (at least :data:`MIN_SAMPLES`
-  calibration samples).
+  calibration samples), from :mod:`nirs_dagster.validation`. The ``spectra`` asset runs the
+  same validation and refuses to store an invalid value: the last good spectra stay in place,
+  so no later downstream run reads the bad one.
 - ``predictions``: every prediction finite, and the pooled cross-validated predictions better
   than the mean predictor (predicting the calibration mean for every sample).
 - ``model_bundle``: the bundle, opened and verified, replays the training predictions exactly.
@@ -14,7 +16,6 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
-import pandera.polars as pa
 import polars as pl
 
 from nirs_core.data import SpectroDataset
@@ -25,90 +26,18 @@ from nirs_dagster.assets.modelling import by_partition, predictions
 from nirs_dagster.assets.reporting import BundleRecord, model_bundle
 from nirs_dagster.partitions import dataset_partitions, result_partitions
 from nirs_dagster.resources import NirsResource
+from nirs_dagster.validation import MIN_SAMPLES, spectra_problems, spectra_schema
 
 __all__ = ["MIN_SAMPLES", "model_bundle_replays", "predictions_beat_mean", "spectra_schema", "spectra_valid"]
-
-#: Fewest calibration samples a dataset needs (a 5-fold cross-validation keeps 4 per fit).
-MIN_SAMPLES = 10
-
-
-def _all_finite(frame: pl.DataFrame) -> bool:
-    return bool(np.isfinite(frame.to_numpy()).all())
-
-
-def _strictly_monotonic(column: pl.Series) -> bool:
-    steps = np.diff(column.to_numpy())
-    return bool((steps > 0).all() or (steps < 0).all())
-
-
-spectra_schema = pa.DataFrameSchema(
-    checks=[pa.Check(lambda data: _all_finite(data.lazyframe.collect()), error="every value finite")],
-    name="spectra",
-)
-axis_schema = pa.DataFrameSchema(
-    {
-        "wavelength": pa.Column(
-            float,
-            checks=[
-                pa.Check(
-                    lambda data: _strictly_monotonic(data.lazyframe.collect()["wavelength"]),
-                    error="strictly monotonic",
-                ),
-            ],
-            unique=True,
-        )
-    },
-    name="wavelength axis",
-)
-
-
-def _calibration_schema(min_samples: int) -> pa.DataFrameSchema:
-    return pa.DataFrameSchema(
-        {"sample": pa.Column(int)},
-        checks=[
-            pa.Check(
-                lambda data: data.lazyframe.collect().height >= min_samples,
-                error=f"at least {min_samples} calibration samples",
-            )
-        ],
-        name="calibration rows",
-    )
-
-
-def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> list[str]:
-    try:
-        schema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        return sorted(
-            {
-                f"{schema.name}: {e.reason_code.name if e.reason_code else ''} {e}".strip()
-                for e in exc.schema_errors
-            }
-        )
-    return []
 
 
 @dg.asset_check(asset=spectra, partitions_def=dataset_partitions, blocking=True, name="spectra_valid")
 def spectra_valid(spectra: SpectroDataset) -> dg.AssetCheckResult:
     """Spectra finite, wavelengths strictly monotonic and unique, enough calibration samples."""
-    (X,) = spectra.x(src_concat=True)
-    wide = pl.DataFrame(X, schema=[f"x{i}" for i in range(X.shape[1])], orient="row")
-    axis = pl.DataFrame({"wavelength": np.asarray(spectra.wavelengths(), dtype=np.float64)})
-    rows = spectra.rows({"partition": "train"}, include_augmented=False)
-    n_cal = len(np.arange(spectra.n_rows)[rows])
-    cal = pl.DataFrame({"sample": np.arange(n_cal, dtype=np.int64)})
-    problems = (
-        _failures(spectra_schema, wide)
-        + _failures(axis_schema, axis)
-        + _failures(_calibration_schema(MIN_SAMPLES), cal)
-    )
+    problems, metadata = spectra_problems(spectra)
     return dg.AssetCheckResult(
         passed=not problems,
-        metadata={
-            "calibration_samples": n_cal,
-            "non_finite_values": int((~np.isfinite(X)).sum()),
-            "problems": dg.MetadataValue.json(problems),
-        },
+        metadata={**metadata, "problems": dg.MetadataValue.json(problems)},
         description="; ".join(problems) if problems else None,
     )
 

@@ -1,4 +1,5 @@
-"""``spectra``: one dataset of the data folder, loaded and validated."""
+"""``spectra``: one dataset of the data folder, loaded and validated (an invalid one is not
+stored: the last good value stays, see :mod:`nirs_dagster.validation`)."""
 
 import dagster as dg
 
@@ -7,6 +8,7 @@ from nirs_core.errors import DataError
 from nirs_dagster._display import png_markdown, spectrum_plot
 from nirs_dagster.partitions import dataset_partitions, discover_datasets
 from nirs_dagster.resources import NirsResource
+from nirs_dagster.validation import spectra_problems
 
 __all__ = ["spectra"]
 
@@ -24,6 +26,13 @@ def spectra(context: dg.AssetExecutionContext, nirs: NirsResource) -> SpectroDat
     if key not in found:
         raise DataError(f"{nirs.data_path()}: no dataset {key!r}; found {sorted(found) or 'none'}.")
     ds = load(found[key], name=key)
+    problems, details = spectra_problems(ds)
+    if problems:  # raise before the IO manager stores it: the last good spectra stay in place
+        raise dg.Failure(
+            description=f"spectra {key}: {'; '.join(problems)}; not stored, the last good spectra are kept.",
+            metadata={**details, "problems": dg.MetadataValue.json(problems)},
+            allow_retries=False,
+        )
     md = ds.get_metadata()
     lo, hi = md["wavelength_range"]
     (X,) = ds.x(src_concat=True)

@@ -5,9 +5,11 @@ predictor fails the ``predictions`` check."""
 from __future__ import annotations
 
 import dagster as dg
+import numpy as np
 
 from nirs_dagster import checks
 from nirs_dagster.assets import fitted_pipeline, predictions, preprocessed, spectra
+from nirs_dagster.io_managers import NirsIOManager
 from nirs_dagster.partitions import ConfigCatalogue
 from nirs_dagster.sensors import nirs_results_sensor
 
@@ -60,6 +62,8 @@ def test_spectra_check_fails_on_a_corrupted_dataset_and_blocks_downstream(inbox)
     (run,) = results_requested(instance)  # a passed check lets the results of every config go on
     assert run.tags | range_tags("corn", ids) == run.tags
 
+    stored = _stored_spectra(inbox)
+    before = {p.name: p.read_bytes() for p in stored.rglob("*") if p.is_file()}
     _truncate_calibration(inbox, keep=4)
     bad = dg.materialize(
         [spectra, checks.spectra_valid],
@@ -68,13 +72,46 @@ def test_spectra_check_fails_on_a_corrupted_dataset_and_blocks_downstream(inbox)
         resources=inbox.resources,
         raise_on_error=False,
     )
-    assert not bad.success  # a failed blocking check fails the step: nothing after it runs
-    (evaluation,) = bad.get_asset_check_evaluations()
-    assert not evaluation.passed and evaluation.partition == "corn"
-    assert "at least 10 calibration samples" in evaluation.description
-    assert evaluation.metadata["calibration_samples"].value == 4
-    assert results_requested(instance) == []
+    assert not bad.success  # refused before it is stored: nothing after it runs
+    (failure,) = [e for e in bad.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "spectra corn: calibration rows" in message and "at least 10 calibration samples" in message
+    assert "not stored, the last good spectra are kept" in message
+    assert {p.name: p.read_bytes() for p in stored.rglob("*") if p.is_file()} == before
+    # nothing new to compute: the only request is still the one for the good spectra
+    assert [r.run_key for r in results_requested(instance)] == [run.run_key]
     assert set(automation.requested().values()) == {0}
+    # a later downstream run reads the last good spectra (60 calibration samples), not the bad ones
+    later = dg.materialize(
+        [spectra.to_source_asset(), preprocessed],
+        partition_key=dg.MultiPartitionKey({"dataset": "corn", "config": ids[0]}),
+        instance=instance,
+        resources=inbox.resources,
+    )
+    assert later.success
+    loaded = NirsIOManager(nirs=inbox.nirs).load_input(
+        dg.build_input_context(asset_key=spectra.key, partition_key="corn", instance=instance)
+    )
+    assert len(np.arange(loaded.n_rows)[loaded.rows({"partition": "train"})]) == 60
+    (features,) = later.output_for_node("preprocessed").values()
+    assert features.shape[0] == 80  # 60 calibration + 20 test rows of the good corn, not 4 + 20
+
+
+def _stored_spectra(inbox):
+    folders = [p for p in inbox.nirs.dagster_path().rglob("corn.dataset") if p.is_dir()]
+    assert len(folders) == 1, sorted(inbox.nirs.dagster_path().rglob("*"))
+    return folders[0]
+
+
+def test_the_spectra_check_reports_a_bad_value_stored_by_other_means(inbox):
+    """The check still judges any stored value (here one written through the IO manager)."""
+    from nirs_core.data import load
+
+    _truncate_calibration(inbox, keep=4)
+    bad = load(inbox.data / "corn", name="corn")
+    result = checks.spectra_valid(bad)
+    assert not result.passed and "at least 10 calibration samples" in result.description
+    assert result.metadata["calibration_samples"].value == 4
 
 
 def test_predictions_check_rejects_a_model_no_better_than_the_mean(inbox):
