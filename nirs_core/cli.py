@@ -30,11 +30,13 @@ caught. Progress bars go to stderr: with ``--json``, stdout holds exactly one JS
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
-from nirs_core.errors import NirsError
+from nirs_core.errors import NirsError, is_disk_full
 
 __all__ = ["main"]
 
@@ -517,6 +519,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NirsError as exc:
         notes = "".join(f"\n{note}" for note in getattr(exc, "__notes__", ()))
         print(f"nirs {command}: error: {exc}{notes}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # the reader went away (`nirs predict ... | head`): nothing more to say to it
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        print(
+            f"nirs {command}: error: {exc.filename or 'a file'}: no space left on the device; nothing "
+            "was half-written (the previous file, if any, is as it was). Free some space and run the "
+            "command again.",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt as exc:
         from nirs_core.app.run import RunPaused

@@ -4,7 +4,7 @@ what was received and where."""
 
 from __future__ import annotations
 
-__all__ = ["BundleIntegrityError", "ConfigError", "DataError", "NirsError"]
+__all__ = ["BundleIntegrityError", "ConfigError", "DataError", "DiskFullError", "NirsError", "is_disk_full"]
 
 
 class NirsError(Exception):
@@ -21,3 +21,17 @@ class ConfigError(NirsError, ValueError):
 
 class BundleIntegrityError(NirsError):
     """A bundle failed its signature or hash verification."""
+
+
+class DiskFullError(NirsError, OSError):
+    """A write failed for want of space (or quota): says what was being written and what to do."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for the ``OSError`` of a full file system or an exhausted quota."""
+    import errno
+
+    if not isinstance(exc, OSError):
+        return False
+    # pyarrow's IO errors carry no errno, only the system's message
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(exc)

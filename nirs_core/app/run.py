@@ -19,7 +19,7 @@ import yaml
 
 from nirs_core.app.commit import commit_seconds, json_safe, result_entry, run_results
 from nirs_core.app.datasets import DatasetSpec, dataset_names, load_datasets, prepare_datasets
-from nirs_core.errors import ConfigError, NirsError
+from nirs_core.errors import ConfigError, DiskFullError, NirsError, is_disk_full
 from nirs_core.metrics import badness
 from nirs_core.pipeline.cache import DEFAULT_MAX_BYTES
 from nirs_core.pipeline.generators import (
@@ -453,20 +453,32 @@ def _execute(
                 )
         ws.set_run_status(run_id, RunStatus.RUNNING)
         try:
+            ws.reserve_space()
             loaded = load_datasets(ws, run_id, specs, data_dirs)
             entries = run_results(ws, run_id, configs, loaded, cache_bytes=cache_bytes, progress=progress)
             names = [d.name for d in loaded]
         except KeyboardInterrupt:
+            ws.release_reserve()
             ws.set_run_status(run_id, RunStatus.PAUSED, error="interrupted (KeyboardInterrupt)")
             raise RunPaused(run_id, ws.root) from None
         except Exception as exc:
+            full = is_disk_full(exc)
+            ws.release_reserve()  # room for the record to say what happened, even on a full disk
             with contextlib.suppress(NirsError, OSError):
                 ws.set_run_status(run_id, RunStatus.FAILED, error=_describe(exc))
+            resume = f"nirs resume {run_id} --workspace {ws.root}"
+            if full:
+                done = len(ws.completed_results(run_id))
+                raise DiskFullError(
+                    f"{exc.filename or ws.root}: no space left on the device; run {run_id} is marked "
+                    f"failed and keeps its {done} completed result(s). Free some space, then resume "
+                    f"it ({resume})."
+                ) from None
             exc.add_note(
-                f"run {run_id!r} in {ws.root} is marked failed; fix the cause, then resume it "
-                f"(nirs resume {run_id} --workspace {ws.root})."
+                f"run {run_id!r} in {ws.root} is marked failed; fix the cause, then resume it ({resume})."
             )
             raise
+        ws.release_reserve()
         ws.set_run_status(run_id, RunStatus.COMPLETED)
     return Run.load(run_id, ws, known=entries, configs=configs, datasets=names)
 

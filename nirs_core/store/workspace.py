@@ -29,6 +29,7 @@ A run's status follows :data:`TRANSITIONS`::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -66,6 +67,8 @@ __all__ = [
     "result_key",
 ]
 
+#: Bytes a running run keeps in ``<workspace>/.reserve``, freed to record a full disk.
+RESERVE_BYTES = 256 << 10
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _EXT = re.compile(r"^[a-z0-9]+(\.[a-z0-9]+)*$")
@@ -448,6 +451,23 @@ class Workspace:
         }
 
     # -- maintenance
+
+    @property
+    def reserve_path(self) -> Path:
+        return self.root / ".reserve"
+
+    def reserve_space(self) -> None:
+        """Keep :data:`RESERVE_BYTES` of the file system in ``.reserve``: when a run fills the
+        disk, :meth:`release_reserve` frees them so that the run's record can still say so."""
+        if self.reserve_path.is_file() and self.reserve_path.stat().st_size >= RESERVE_BYTES:
+            return
+        with open(self.reserve_path, "wb") as fh:
+            fh.write(bytes(RESERVE_BYTES))  # real blocks (a sparse file would reserve nothing)
+
+    def release_reserve(self) -> None:
+        """Free the space kept by :meth:`reserve_space`."""
+        with contextlib.suppress(FileNotFoundError):
+            self.reserve_path.unlink()
 
     def cleanup_partial(self, *, force: bool = False) -> list[Path]:
         """Remove the temporary files of interrupted writes (see :func:`cleanup_partial`)."""
