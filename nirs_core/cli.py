@@ -510,10 +510,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_on_sigterm() -> None:
+    """``kill`` (SIGTERM) stops a command as Ctrl-C does: temporary files and scratch folders
+    are removed on the way out, a run is marked paused."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+    if argv is None:  # the `nirs` program itself (not a test calling main)
+        _interrupt_on_sigterm()
     try:
         return args.func(args)
     except NirsError as exc:
@@ -538,8 +553,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         from nirs_core.app.run import RunPaused
 
-        if not isinstance(exc, RunPaused):
-            raise
+        if not isinstance(exc, RunPaused) or (args.command == "train" and args.workspace is None):
+            print(f"nirs {command}: interrupted; nothing was half-written.", file=sys.stderr)
+            return 130
         print(
             f"nirs {command}: interrupted; run {exc.run_id} is paused. Resume it with: "
             f"nirs resume {exc.run_id} --workspace {exc.workspace}",

@@ -14,10 +14,29 @@ from nirs_core.app.run import run
 from nirs_core.errors import ConfigError
 from nirs_core.reports.datasheet import build_datasheet
 from nirs_core.store import bundle as _bundle
+from nirs_core.store._atomic import cleanup_partial_of, pid_alive
 from nirs_core.store.bundle import parts_from_workspace
 from nirs_core.store.signing import SIGNING_KEY_FILE_ENV, resolve_signer
 
 __all__ = ["train_bundle", "write_bundle"]
+
+_SCRATCH_PREFIX = "nirs-train-"
+
+
+def _remove_stale_scratch() -> list[Path]:
+    """Remove the scratch workspaces of ``train`` processes that were killed (the pid in the
+    folder's name is not running any more); return them."""
+    import re
+    import shutil
+    import tempfile
+
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*-*"):
+        match = re.fullmatch(rf"{_SCRATCH_PREFIX}(\d+)-.+", folder.name)
+        if match and folder.is_dir() and not pid_alive(int(match[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def write_bundle(
@@ -60,7 +79,9 @@ def train_bundle(
                 "train: no signing key; make one with `nirs keys generate` and pass it with --key-file "
                 f"(or set ${SIGNING_KEY_FILE_ENV}), or ask for an unsigned bundle (--unsigned)."
             )
-    with tempfile.TemporaryDirectory(prefix="nirs-train-") as scratch:
+    cleanup_partial_of(output)  # what a killed earlier `nirs train -o` left beside the bundle
+    _remove_stale_scratch()
+    with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-") as scratch:
         root = Path(workspace) if workspace is not None else Path(scratch) / "workspace"
         result = run(templates=[str(template)], datasets=[str(data)], workspace=root, progress=progress)
         best = result.best(by="cv_score")

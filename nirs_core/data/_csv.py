@@ -167,9 +167,50 @@ def _read_head(path: Path) -> str:
                 break
             buf += chunk
     data = bytes(buf).removeprefix(b"\xef\xbb\xbf")
-    text = data.decode("utf-8", errors="replace")
+    text = _decode(data, path, complete=len(buf) < _SNIFF_MAX_BYTES)
     lines = text.splitlines()
     return "\n".join(lines[: _SNIFF_LINES + 1])
+
+
+def _decode(data: bytes, path: Path, *, complete: bool) -> str:
+    """UTF-8 text of ``data``; a NUL byte (a binary file) or bytes that are not UTF-8 (a Latin-1
+    export, say) are one error naming the line, never a silent replacement."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise DataError(
+            f"{path}: line {line}: a NUL byte (byte {nul}); this is a binary file, not delimited "
+            "text. Expected CSV/TXT/TSV text or a .parquet file."
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not complete and exc.start >= len(data) - 4:
+            return data[: exc.start].decode("utf-8")  # a character cut at the end of the head
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{path}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8 text (a Latin-1 or "
+            "Windows-1252 export?); save the file as UTF-8."
+        ) from None
+
+
+def _first_non_utf8(path: Path) -> tuple[int, int]:
+    """(line, byte value) of the first byte of ``path`` that is not UTF-8, read in chunks."""
+    lines, carry = 1, b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            data = carry + chunk
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.reason == "unexpected end of data" and exc.end == len(data):
+                    carry = data[exc.start :]  # a character cut by the chunk: decode it with the next
+                    lines += data.count(b"\n", 0, exc.start)
+                    continue
+                return lines + data.count(b"\n", 0, exc.start), data[exc.start]
+            lines += data.count(b"\n")
+            carry = b""
+    return lines, carry[0] if carry else 0
 
 
 def _split(lines: list[str], delimiter: str | None) -> list[list[str]]:
@@ -478,7 +519,7 @@ def _fast_read(path: Path, sn: Sniff, names: list[str], kinds: list[str]) -> pl.
             separator=sn.delimiter or "\x1f",
             decimal_comma=sn.decimal == ",",
             quote_char='"',
-            encoding="utf8-lossy",
+            encoding="utf8",  # strict: bytes that are not UTF-8 go to the diagnosis, which names them
             null_values=[""],
         )
     except pl.exceptions.PolarsError:
@@ -508,55 +549,63 @@ def _diagnose(path: Path, sn: Sniff, names: list[str], kinds: list[str]) -> pl.D
     p = len(names)
     cols: list[list[Any]] = [[] for _ in range(p)]
     hdr = sn.header
-    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
-        reader = (
-            csv.reader(fh, delimiter=sn.delimiter)
-            if sn.delimiter is not None
-            else ([line.rstrip("\r\n")] for line in fh)
-        )
-        blank_run: list[int] = []
-        for lineno, row in enumerate(reader, start=1):
-            if hdr and lineno == 1:
-                continue
-            if not any(c.strip() for c in row):
-                blank_run.append(lineno)
-                continue
-            if blank_run:
-                raise DataError(
-                    f"{path}: {row_where(blank_run[0])}, {col_where(0, names[0] if hdr else None)}: "
-                    f"expected {p} cell{'s' if p > 1 else ''}; found a blank line between data rows."
-                )
-            if len(row) != p:
-                ref = "the header, line 1" if hdr else f"line {sn.first_data_line}"
-                if len(row) < p:
-                    j = len(row)
-                    missing = col_where(j, names[j] if hdr else None)
-                    raise DataError(
-                        f"{path}: {row_where(lineno)}, {missing}: expected {p} cells like {ref}; "
-                        f"found {len(row)} (the row ends before this column)."
-                    )
-                raise DataError(
-                    f"{path}: {row_where(lineno)}, {col_where(p, None)}: expected {p} cells like {ref}; "
-                    f"found {len(row)} (extra cell {row[p].strip()!r})."
-                )
-            for j, cell in enumerate(row):
-                if kinds[j] == TEXT:
-                    cols[j].append(cell.strip() or None)
+    lineno = 0
+    try:
+        with path.open("r", encoding="utf-8-sig", errors="strict", newline="") as fh:
+            reader = (
+                csv.reader(fh, delimiter=sn.delimiter)
+                if sn.delimiter is not None
+                else ([line.rstrip("\r\n")] for line in fh)
+            )
+            blank_run: list[int] = []
+            for lineno, row in enumerate(reader, start=1):
+                if hdr and lineno == 1:
                     continue
-                where = f"{path}: {row_where(lineno)}, {col_where(j, names[j] if hdr else None)}"
-                if not cell.strip():
-                    if kinds[j] == NUMBER:
-                        cols[j].append(None)
+                if not any(c.strip() for c in row):
+                    blank_run.append(lineno)
+                    continue
+                if blank_run:
+                    raise DataError(
+                        f"{path}: {row_where(blank_run[0])}, {col_where(0, names[0] if hdr else None)}: "
+                        f"expected {p} cell{'s' if p > 1 else ''}; found a blank line between data rows."
+                    )
+                if len(row) != p:
+                    ref = "the header, line 1" if hdr else f"line {sn.first_data_line}"
+                    if len(row) < p:
+                        j = len(row)
+                        missing = col_where(j, names[j] if hdr else None)
+                        raise DataError(
+                            f"{path}: {row_where(lineno)}, {missing}: expected {p} cells like {ref}; "
+                            f"found {len(row)} (the row ends before this column)."
+                        )
+                    raise DataError(
+                        f"{path}: {row_where(lineno)}, {col_where(p, None)}: expected {p} cells like {ref}; "
+                        f"found {len(row)} (extra cell {row[p].strip()!r})."
+                    )
+                for j, cell in enumerate(row):
+                    if kinds[j] == TEXT:
+                        cols[j].append(cell.strip() or None)
                         continue
-                    raise DataError(f"{where}: expected a number; found an empty cell.")
-                value = parse_number(cell, sn.decimal)
-                if value is None:
-                    raise DataError(f"{where}: could not parse {cell.strip()!r} as a number.")
-                if kinds[j] == STRICT and (
-                    not math.isfinite(value) or not _is_finite_literal(cell, sn.decimal)
-                ):
-                    raise DataError(f"{where}: expected a finite number; found {cell.strip()!r}.")
-                cols[j].append(value)
+                    where = f"{path}: {row_where(lineno)}, {col_where(j, names[j] if hdr else None)}"
+                    if not cell.strip():
+                        if kinds[j] == NUMBER:
+                            cols[j].append(None)
+                            continue
+                        raise DataError(f"{where}: expected a number; found an empty cell.")
+                    value = parse_number(cell, sn.decimal)
+                    if value is None:
+                        raise DataError(f"{where}: could not parse {cell.strip()!r} as a number.")
+                    if kinds[j] == STRICT and (
+                        not math.isfinite(value) or not _is_finite_literal(cell, sn.decimal)
+                    ):
+                        raise DataError(f"{where}: expected a finite number; found {cell.strip()!r}.")
+                    cols[j].append(value)
+    except UnicodeDecodeError:
+        line, byte = _first_non_utf8(path)
+        raise DataError(
+            f"{path}: line {line}: byte 0x{byte:02x} is not UTF-8 text (a Latin-1 or Windows-1252 "
+            "export?); save the file as UTF-8."
+        ) from None
     return pl.DataFrame(
         {
             nm: pl.Series(nm, c, dtype=pl.String if k == TEXT else pl.Float64)

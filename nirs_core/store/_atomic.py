@@ -39,8 +39,10 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_yaml",
     "cleanup_partial",
+    "cleanup_partial_of",
     "dump_yaml",
     "is_partial_name",
+    "pid_alive",
     "synced_together",
 ]
 
@@ -302,6 +304,11 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any, *, indent: int | 
     return atomic_write_text(path, text + "\n")
 
 
+def pid_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists on this machine (ours included)."""
+    return _pid_alive(pid)
+
+
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -338,3 +345,27 @@ def cleanup_partial(directory: str | os.PathLike[str], *, force: bool = False) -
                 path.unlink()
                 removed.append(path)
     return sorted(removed)
+
+
+def cleanup_partial_of(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that interrupted atomic writes of ``path`` (one target, in its
+    folder only, not recursively) left behind, when their writer is dead; return them."""
+    target = Path(path)
+    removed: list[Path] = []
+    if not target.parent.is_dir():
+        return removed
+    for candidate in target.parent.glob(f".{_glob_escape(target.name)}.tmp-*"):
+        match = _TMP_NAME.match(candidate.name)
+        if match is None or match["target"] != target.name or _pid_alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed.append(candidate)
+    return sorted(removed)
+
+
+def _glob_escape(name: str) -> str:
+    """``name`` with the glob metacharacters escaped."""
+    import glob
+
+    return glob.escape(name)

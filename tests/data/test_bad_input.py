@@ -501,3 +501,33 @@ def test_header_shorter_than_the_rows_is_one_data_error(tmp_path):
     bad.write_text("1100,1102\n0.1,0.2,0.3\n0.4,0.5,0.6\n")
     with pytest.raises(DataError, match=r"trunc\.csv: row"):
         load(bad)
+
+
+def test_a_binary_file_is_named_as_such(corn_copy):
+    path = corn_copy / "Xcal.csv"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:3000] + b"\x00\x01\x02" + raw[3000:])
+    line = raw.count(b"\n", 0, 3000) + 1
+    with pytest.raises(
+        DataError, match=rf"Xcal\.csv: line {line}: a NUL byte \(byte 3000\); this is a binary file"
+    ):
+        load(corn_copy)
+
+
+@pytest.mark.parametrize(("where", "width"), [(3, 8), (75, 2500)])  # in the sniffed head; past it
+def test_latin1_text_is_refused_not_replaced(tmp_path, where, width):
+    header = ";".join(f"{1100 + 2 * j}" for j in range(width))
+    rows = [f"name;{header};oil"]
+    rng = np.random.default_rng(0)
+    for i in range(80):
+        values = ";".join(f"{v:.4f}" for v in rng.random(width))
+        rows.append(f"{'café' if i == where else f's{i}'};{values};{rng.random():.3f}")
+    path = tmp_path / "latin.csv"
+    path.write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
+    assert (path.stat().st_size > 1 << 20) == (width > 8)  # the head reads the first MiB
+    with pytest.raises(
+        DataError, match=rf"latin\.csv: line {where + 2}: .*not UTF-8 text .*save the file as UTF-8"
+    ):
+        load(path, target="oil")
+    path.write_bytes(("\n".join(rows) + "\n").encode("utf-8"))
+    assert "café" in load(path, target="oil").meta()["name"].to_list()
