@@ -124,27 +124,15 @@ def _load_spec(ws: Workspace, spec: DatasetSpec) -> LoadedDataset:
     when that name already belongs to other content, after it and its sha256
     (``corn-1a2b3c4d``): new content is a new dataset, never a silent replacement."""
     from nirs_core.data import load
-    from nirs_core.data.identity import full_hash
 
     if not spec.path.exists():
         raise DataError(f"{spec.path}: data path not found; expected a dataset file or folder.")
     ds = load(spec.path, **spec.options)
-    name = spec.name
-    if name is None:
+    if spec.name is None:  # the name is chosen under the registry's lock (no race between runs)
         default = _safe_name(spec.path.name if spec.path.is_dir() else spec.path.stem)
-        entries = {e.name: e for e in ws.datasets.entries()}
-        taken = entries.get(default)
-        if taken is not None:
-            sha = full_hash(spec.path)
-            same = next((e for e in entries.values() if e.sha256 == sha), None)
-            name = (
-                same.name
-                if same is not None
-                else (default if taken.sha256 == sha else f"{default}-{sha[:8]}")
-            )
-        else:
-            name = default
-    entry = ws.datasets.register(spec.path, name)
+        entry = ws.datasets.register(spec.path, default, unique=True)
+    else:
+        entry = ws.datasets.register(spec.path, spec.name)
     return _with_entry(ds, entry, spec, spec.path)
 
 

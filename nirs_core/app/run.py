@@ -292,6 +292,16 @@ def resume(
             f"{ws.run_path(run_id)}: run {run_id!r} was cancelled ({record.error or 'no reason recorded'}); "
             "a cancelled run cannot resume. Start a new run."
         )
+    if record.status is RunStatus.QUEUED and not ws.configs_path(run_id).is_file():
+        # killed between run.yaml and configs.yaml: the run never existed; close it for good
+        with _exec_lock(ws, run_id):
+            ws.set_run_status(
+                run_id, RunStatus.CANCELLED, error="never fully created (stopped while writing its files)"
+            )
+        raise ConfigError(
+            f"{ws.run_path(run_id)}: run {run_id!r} was never fully created (its process stopped before "
+            "configs.yaml was written); it is now marked cancelled. Start a new run."
+        )
     configs = _read_configs(ws, run_id)
     specs = [DatasetSpec.from_dict(d, str(ws.run_path(run_id))) for d in record.info.get("datasets", [])]
     if not specs:

@@ -167,15 +167,19 @@ class DatasetRegistry:
 
     # -- changes
 
-    def register(self, path: str | os.PathLike[str], name: str | None = None) -> DatasetEntry:
+    def register(
+        self, path: str | os.PathLike[str], name: str | None = None, *, unique: bool = False
+    ) -> DatasetEntry:
         """Register the file or folder ``path`` under ``name`` (default: the file's stem or
         the folder's name) and return its entry. Registering content that is already
         registered returns that entry (its path updated if it moved); a name already taken by
-        other content raises :class:`ConfigError`."""
+        other content raises :class:`ConfigError`, or, with ``unique=True`` (``name`` is only a
+        preference), registers it as ``<name>-<sha256 prefix>``: the choice is made under the
+        registry's lock, so two processes registering two folders of the same name never race."""
         source = Path(path).resolve()
         if not source.exists():
             raise FileNotFoundError(f"{self.path}: cannot register {source}: no such file or folder.")
-        explicit = name is not None
+        explicit = name is not None and not unique
         name = name or (source.name if source.is_dir() else source.stem)
         if not _NAME.match(name):
             raise ConfigError(
@@ -206,6 +210,9 @@ class DatasetRegistry:
                 self._save(entries)
                 return same
             taken = entries.get(name)
+            if taken is not None and unique:
+                name = candidate.name = f"{name}-{sha[:8]}"
+                taken = entries.get(name)
             if taken is not None:
                 raise ConfigError(
                     f"{self.path}: dataset name {name!r} is registered for other content "
