@@ -30,6 +30,7 @@ __all__ = [
     "MAX_TEMPLATE_BYTES",
     "SETTINGS_FILES",
     "BoundedComposer",
+    "check_flow_depth",
     "check_shape",
     "folder_settings",
     "read_bounded",
@@ -62,6 +63,38 @@ def read_bounded(path: Path, what: str = "template") -> str:
         raise ConfigError(
             f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the {what} as UTF-8."
         ) from exc
+
+
+def check_flow_depth(text: str, path: Path) -> None:
+    """Refuse YAML whose ``[``/``{`` nesting goes deeper than :data:`MAX_DEPTH`, from the text
+    alone (PyYAML's scanner takes quadratic time on deep flow nesting, before composing starts).
+    Quoted strings and comments are skipped."""
+    depth, line, quote = 0, 1, ""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(
+                    f"{path}: line {line}: nesting deeper than {MAX_DEPTH} levels; a template is at most that deep."
+                )
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+        i += 1
 
 
 class BoundedComposer:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from nirs_core.errors import ConfigError
-from nirs_core.pipeline._limits import BoundedComposer, folder_settings, read_bounded
+from nirs_core.pipeline._limits import BoundedComposer, check_flow_depth, folder_settings, read_bounded
 from nirs_core.pipeline.serialize import canonical_json, config_hash, from_canonical
 from nirs_core.registry import allowing, check_module_names
 
@@ -153,6 +153,7 @@ def load_template(path: str | Path) -> LoadedTemplate:
     text = read_bounded(path)
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
+        check_flow_depth(text, path)
         try:
             data = yaml.load(text, Loader=_TemplateLoader)
         except yaml.MarkedYAMLError as exc:
