@@ -180,3 +180,29 @@ def test_the_next_train_removes_what_killed_ones_left(bundle, tmp_path):
     assert not stale_tmp.exists() and not scratch.exists() and other.exists()
     assert out.read_bytes()[:2] == b"PK"
     os.unlink(other)
+
+
+def test_a_closed_pipe_ends_predict_quietly(bundle, tmp_path):
+    """``nirs predict model.zip data.csv | head -1``: the reader goes away, no traceback."""
+    _, model = bundle
+    lines = shared_path("corn", "Xval.csv").read_text().splitlines()
+    many = tmp_path / "many.csv"
+    many.write_text("\n".join([lines[0]] + lines[1:] * 2000) + "\n")  # 40 000 rows: more than a pipe holds
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from nirs_core.cli import main; sys.argv[0] = 'nirs'; sys.exit(main())",
+            "predict",
+            str(model),
+            str(many),
+            "--trust-unsigned",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the first line, as after `head -1`
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert proc.returncode == 141
