@@ -293,13 +293,25 @@ def _swallow_graph(data: bytes) -> None:
     [
         ("bundle.json", b"[1, 2]", r"bundle format 'list'"),
         ("bundle.json", b'{"format": "nirs.bundle/1", "fits": 3}', r"bundle.json needs fits.names"),
-        ("input.json", b'{"sources": 5}', r"input.json needs sources, a list"),
+        ("input.json", b'{"sources": 5}', r"input.json needs sources, a non-empty list"),
         ("graph.json", b"[" * 100_000 + b"]" * 100_000, r"malformed descriptor"),
+        ("input.json", b'{"sources": ["a"]}', r"input.json needs sources, a non-empty list"),
+        ("input.json", b'{"sources": [{"n_features": "x"}]}', r"input.json needs sources"),
+        ("input.json", b'{"sources": [{"n_features": 2, "wavelengths": "ab"}]}', r"input.json needs sources"),
+        ("bundle.json", None, r"bundle.json needs fits.names, a non-empty list"),
+        ("graph.json", None, r"graph.json: node '000_input' needs meta and params mappings"),
     ],
 )
 def test_malformed_signed_descriptors_are_one_error(corn_arrays, tmp_path, member, content, match, capsys):
     path = write_bundle(corn_parts(corn_arrays), tmp_path / "b.zip", key=KEY)
     members = read_members(path)
+    if content is None and member == "bundle.json":  # fits without names
+        info = json.loads(members[member])
+        content = json.dumps({**info, "fits": {"mode": "refit", "names": []}}).encode()
+    elif content is None:  # a node whose meta is not a mapping
+        graph = json.loads(members[member])
+        graph["nodes"][0]["meta"] = "x"
+        content = json.dumps(graph).encode()
     members[member] = content
     bad = write_members(tmp_path / "bad.zip", resign(members))
     with pytest.raises(BundleIntegrityError, match=match):

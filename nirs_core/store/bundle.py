@@ -718,15 +718,42 @@ def _descriptors(
     if (
         not isinstance(fits, dict)
         or not isinstance(fits.get("names"), list)
+        or not fits["names"]
         or not all(isinstance(n, str) for n in fits["names"])
         or not isinstance(spec, dict)
         or not isinstance(spec.get("sources"), list)
+        or not spec["sources"]
+        or not all(_is_source(s) for s in spec["sources"])
     ):
         raise BundleIntegrityError(
-            f"{where}: malformed descriptor (bundle.json needs fits.names, a list of names; input.json "
-            "needs sources, a list)."
+            f"{where}: malformed descriptor (bundle.json needs fits.names, a non-empty list of names; "
+            "input.json needs sources, a non-empty list of {n_features: int, wavelengths: list of "
+            "numbers or null, ...})."
+        )
+    bad = [n.id for n in graph.nodes if not isinstance(n.meta, dict) or not isinstance(n.params, dict)]
+    if bad:
+        raise BundleIntegrityError(
+            f"{where}: malformed descriptor (graph.json: node {bad[0]!r} needs meta and params mappings)."
         )
     return info, spec, graph
+
+
+def _is_source(source: Any) -> bool:
+    """An ``input.json`` source: a mapping with an integer ``n_features`` and a list of numbers
+    (or null) as ``wavelengths``."""
+    if not isinstance(source, dict):
+        return False
+    n = source.get("n_features")
+    axis = source.get("wavelengths")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        return False
+    if axis is None:
+        return True
+    return (
+        isinstance(axis, list)
+        and len(axis) == n
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in axis)
+    )
 
 
 def verify_bundle(
