@@ -274,7 +274,10 @@ def _axis_evidence(values: np.ndarray) -> tuple[bool, bool, str]:
     at least 90 % of its steps in one direction (a header with a duplicated or misplaced
     wavelength is still a header: its axis is validated, and reported, afterwards)."""
     p = values.size
-    if p == 1:
+    if p == 1:  # a one-wavelength file: whether it is a header is left to the rows below it
+        v = float(values[0])
+        if 100 <= v <= 50_000:
+            return True, True, f"a single number, {v:g}, in a plausible wavelength/wavenumber range"
         return False, False, "a single number"
     d = np.diff(values)
     strict = bool(np.all(d > 0) or np.all(d < 0))

@@ -531,3 +531,24 @@ def test_latin1_text_is_refused_not_replaced(tmp_path, where, width):
         load(path, target="oil")
     path.write_bytes(("\n".join(rows) + "\n").encode("utf-8"))
     assert "café" in load(path, target="oil").meta()["name"].to_list()
+
+
+def test_a_one_wavelength_file_reads_its_header(shared_data, tmp_path):
+    """A single-column spectra file whose header is one wavelength (the band a filter
+    photometer measures) is not taken for a first sample."""
+    folder = tmp_path / "one"
+    folder.mkdir()
+    for name in ("Xcal.csv", "Xval.csv"):
+        lines = (shared_data / "corn" / name).read_text().splitlines()
+        (folder / name).write_text("\n".join(line.split(";")[0] for line in lines) + "\n")
+    for name in ("Ycal.csv", "Yval.csv"):
+        shutil.copy(shared_data / "corn" / name, folder / name)
+    ds = load(folder)
+    assert ds.n_features == [1] and ds.n_samples == 80
+    assert ds.wavelengths().tolist() == [1100.0]
+    first = float((shared_data / "corn" / "Xcal.csv").read_text().splitlines()[1].split(";")[0])
+    assert ds.x({"partition": "train"}, src_concat=True)[0][0, 0] == first
+    # a one-column file of data around 1100 keeps its first row as data
+    (tmp_path / "data.csv").write_text("\n".join(str(1100 + k) for k in range(12)) + "\n")
+    table = sniff(tmp_path / "data.csv")
+    assert not table.header
