@@ -9,6 +9,9 @@ downstream of it in the same run, and automation does not build on it.
 - ``predictions``: every prediction finite, and the pooled cross-validated predictions better
   than the mean predictor (predicting the calibration mean for every sample).
 - ``model_bundle``: the bundle, opened and verified, replays the training predictions exactly.
+
+A failed ``predictions`` or ``model_bundle`` check marks that partition's stored value unusable
+(:func:`nirs_dagster.io_managers.mark_unusable`): no later downstream run reads it.
 """
 
 import math
@@ -24,6 +27,7 @@ from nirs_core.names import POOLED_FOLD
 from nirs_dagster.assets.data import spectra
 from nirs_dagster.assets.modelling import by_partition, predictions
 from nirs_dagster.assets.reporting import BundleRecord, model_bundle
+from nirs_dagster.io_managers import clear_unusable, mark_unusable
 from nirs_dagster.partitions import dataset_partitions, result_partitions
 from nirs_dagster.resources import NirsResource
 from nirs_dagster.validation import MIN_SAMPLES, spectra_problems, spectra_schema
@@ -57,8 +61,11 @@ def _pooled_scores(table: pl.DataFrame) -> tuple[str, float, float]:
 @dg.asset_check(
     asset=predictions, partitions_def=result_partitions, blocking=True, name="predictions_beat_mean"
 )
-def predictions_beat_mean(context: dg.AssetCheckExecutionContext, predictions: Any) -> dg.AssetCheckResult:
-    """Every prediction finite; the pooled cross-validated score better than the mean predictor's."""
+def predictions_beat_mean(
+    context: dg.AssetCheckExecutionContext, nirs: NirsResource, predictions: Any
+) -> dg.AssetCheckResult:
+    """Every prediction finite; the pooled cross-validated score better than the mean predictor's.
+    A failed partition's value is marked unusable, so no later downstream run reads it."""
     keys = [str(k) for k in context.op_execution_context.partition_keys]
     tables = by_partition(predictions, keys)
     failed, details = [], {}
@@ -69,6 +76,14 @@ def predictions_beat_mean(context: dg.AssetCheckExecutionContext, predictions: A
         details[key] = {"metric": metric, "cv_score": score, "mean_predictor": mean_score, "finite": finite}
         if not (finite and better):
             failed.append(key)
+            why = (
+                "predictions not finite"
+                if not finite
+                else f"cv {score:g} no better than the mean's {mean_score:g}"
+            )
+            mark_unusable(nirs, dg.AssetKey("predictions"), key, "predictions_beat_mean", why)
+        else:
+            clear_unusable(nirs, dg.AssetKey("predictions"), key)
     if len(keys) > 1:
         # A run over several partitions records the check once per partition, so that each
         # partition shows its own result and automation downstream sees which ones passed.
@@ -125,10 +140,14 @@ def predictions_beat_mean(context: dg.AssetCheckExecutionContext, predictions: A
     additional_ins={"spectra": dg.AssetIn("spectra")},
 )
 def model_bundle_replays(
-    nirs: NirsResource, model_bundle: BundleRecord, spectra: SpectroDataset
+    context: dg.AssetCheckExecutionContext,
+    nirs: NirsResource,
+    model_bundle: BundleRecord,
+    spectra: SpectroDataset,
 ) -> dg.AssetCheckResult:
     """The bundle (signature and hashes verified), given the dataset's spectra, predicts the
-    calibration rows exactly (bit for bit) as the refit model did during training."""
+    calibration rows exactly (bit for bit) as the refit model did during training. A bundle
+    that does not is marked unusable."""
     from nirs_core.app.predict import predict
 
     key_file = nirs.bundle_key_path()
@@ -140,6 +159,17 @@ def model_bundle_replays(
     expected = model_bundle.train_predictions.reshape(-1)
     equal = replayed.shape == expected.shape and bool(np.array_equal(replayed, expected))
     diff = float(np.max(np.abs(replayed - expected))) if replayed.shape == expected.shape else math.inf
+    key = context.op_execution_context.partition_key
+    if equal:
+        clear_unusable(nirs, dg.AssetKey("model_bundle"), key)
+    else:
+        mark_unusable(
+            nirs,
+            dg.AssetKey("model_bundle"),
+            key,
+            "model_bundle_replays",
+            f"replay differs (max |Δ| = {diff:g})",
+        )
     return dg.AssetCheckResult(
         passed=equal,
         metadata={"samples": len(expected), "max_abs_difference": dg.MetadataValue.float(diff)},

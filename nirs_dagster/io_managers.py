@@ -16,6 +16,11 @@ anything else          ``<path>.pkl`` (cloudpickle: fitted pipelines, results)
 ``<path>`` is ``<asset>/<dataset>`` for a ``dataset`` partition and
 ``<asset>/<dataset>/<config>`` for a ``dataset × config`` partition.
 
+A value whose blocking asset check failed is marked unusable (:func:`mark_unusable`: a
+``<path>.unusable.json`` beside it, naming the check and why); loading it raises a
+``dagster.Failure`` that says so (an input with ``allow_missing_partitions`` leaves it out), so
+no later downstream run reads it. Writing a new value or a passing check removes the mark.
+
 Batch outputs: a run that covers several partitions of an asset (a single-run backfill) returns
 a mapping ``partition key → value`` and each value is written to its own partition's path.
 An input that covers several upstream partitions (``leaderboard`` reads the ``predictions`` of
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 from collections.abc import Mapping
@@ -44,7 +50,16 @@ from nirs_core.store._atomic import atomic_path, atomic_write_bytes
 from nirs_dagster.partitions import split_result_key
 from nirs_dagster.resources import NirsResource
 
-__all__ = ["SUFFIXES", "NirsIOManager", "read_value", "write_value"]
+__all__ = [
+    "SUFFIXES",
+    "NirsIOManager",
+    "clear_unusable",
+    "mark_unusable",
+    "read_value",
+    "unusable_reason",
+    "value_base",
+    "write_value",
+]
 
 SUFFIXES = (".parquet", ".npy", ".dataset", ".pkl")
 
@@ -116,6 +131,48 @@ def read_value(base: Path) -> Any:
     raise FileNotFoundError(f"{base}: nothing stored (looked for {', '.join('*' + s for s in SUFFIXES)}).")
 
 
+UNUSABLE = ".unusable.json"
+
+
+def value_base(root: Path, asset_key: dg.AssetKey, partition_key: str | None) -> Path:
+    """Where an asset partition's value lives under ``root``, without its format suffix."""
+    base = Path(root).joinpath(*asset_key.path)
+    if partition_key is None:
+        return base / "__all__"
+    if "|" in partition_key:  # a dataset × config key, "<config>|<dataset>" (dimensions sorted)
+        dataset, config = split_result_key(partition_key)
+        return base / dataset / config
+    return base / partition_key
+
+
+def _mark_path(nirs: NirsResource, asset_key: dg.AssetKey, partition_key: str | None) -> Path:
+    base = value_base(nirs.dagster_path(), asset_key, partition_key)
+    return base.with_name(base.name + UNUSABLE)
+
+
+def mark_unusable(
+    nirs: NirsResource, asset_key: dg.AssetKey, partition_key: str | None, check: str, reason: str
+) -> None:
+    """Mark the stored value unusable: its blocking check ``check`` failed for ``reason``."""
+    atomic_write_bytes(
+        _mark_path(nirs, asset_key, partition_key), json.dumps({"check": check, "reason": reason}).encode()
+    )
+
+
+def clear_unusable(nirs: NirsResource, asset_key: dg.AssetKey, partition_key: str | None) -> None:
+    """Remove the mark of :func:`mark_unusable` (a new value, or its check passed)."""
+    _mark_path(nirs, asset_key, partition_key).unlink(missing_ok=True)
+
+
+def unusable_reason(nirs: NirsResource, asset_key: dg.AssetKey, partition_key: str | None) -> str | None:
+    """Why the stored value is unusable, or None when it is not marked."""
+    path = _mark_path(nirs, asset_key, partition_key)
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return f"its blocking check {data['check']} failed: {data['reason']}"
+
+
 class NirsIOManager(dg.ConfigurableIOManager):
     """Stores asset values under ``<workspace>/dagster/`` (see the module docstring)."""
 
@@ -125,24 +182,30 @@ class NirsIOManager(dg.ConfigurableIOManager):
         return self.nirs.dagster_path()
 
     def _base(self, asset_key: dg.AssetKey, partition_key: str | None) -> Path:
-        base = self._root().joinpath(*asset_key.path)
-        if partition_key is None:
-            return base / "__all__"
-        if "|" in partition_key:  # a dataset × config key, "<config>|<dataset>" (dimensions sorted)
-            dataset, config = split_result_key(partition_key)
-            return base / dataset / config
-        return base / partition_key
+        return value_base(self._root(), asset_key, partition_key)
+
+    def _read_usable(self, asset_key: dg.AssetKey, partition_key: str | None) -> Any:
+        reason = unusable_reason(self.nirs, asset_key, partition_key)
+        if reason is not None:
+            where = asset_key.to_user_string() + (f" [{partition_key}]" if partition_key else "")
+            raise dg.Failure(
+                description=f"{where}: not read, {reason}. Fix the cause and materialise it again.",
+                allow_retries=False,
+            )
+        return read_value(self._base(asset_key, partition_key))
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         blobs = self._root() / "_blobs"
         key = context.asset_key
         if not context.has_asset_partitions:
             path = write_value(obj, self._base(key, None), blobs=blobs)
+            clear_unusable(self.nirs, key, None)
             context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
             return
         keys = [str(k) for k in context.asset_partition_keys]
         if len(keys) == 1 and not (isinstance(obj, Mapping) and set(map(str, obj)) == set(keys)):
             path = write_value(obj, self._base(key, keys[0]), blobs=blobs)
+            clear_unusable(self.nirs, key, keys[0])
             context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
             return
         if not isinstance(obj, Mapping):
@@ -159,6 +222,7 @@ class NirsIOManager(dg.ConfigurableIOManager):
             )
         for k in keys:
             write_value(values[k], self._base(key, k), blobs=blobs)
+            clear_unusable(self.nirs, key, k)
         context.add_output_metadata(
             {
                 "partitions_written": len(keys),
@@ -169,15 +233,17 @@ class NirsIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> Any:
         key = context.asset_key
         if not context.has_asset_partitions:
-            return read_value(self._base(key, None))
+            return self._read_usable(key, None)
         keys = [str(k) for k in context.asset_partition_keys]
         allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions"))
         if len(keys) == 1 and not allow_missing:
-            return read_value(self._base(key, keys[0]))
+            return self._read_usable(key, keys[0])
         values = {}
         for k in keys:
+            if allow_missing and unusable_reason(self.nirs, key, k) is not None:
+                continue  # a value its blocking check refused is left out like a missing one
             try:
-                values[k] = read_value(self._base(key, k))
+                values[k] = self._read_usable(key, k)
             except FileNotFoundError:
                 if not allow_missing:
                     raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dagster as dg
 import numpy as np
+import pytest
 
 from nirs_dagster import checks
 from nirs_dagster.assets import fitted_pipeline, predictions, preprocessed, spectra
@@ -140,6 +141,24 @@ def test_predictions_check_rejects_a_model_no_better_than_the_mean(inbox):
     assert sum(e.passed for e in by_partition.values()) == 4
     md = by_partition[dummy_key].metadata
     assert md["cv_score"].value >= md["mean_predictor"].value
+    # the refused value is marked unusable: a later downstream run cannot read it, the others can
+    io = NirsIOManager(nirs=inbox.nirs)
+
+    def load(key):
+        return io.load_input(
+            dg.build_input_context(
+                asset_key=predictions.key,
+                partition_key=key,
+                asset_partitions_def=predictions.partitions_def,
+                instance=instance,
+            )
+        )
+
+    with pytest.raises(dg.Failure) as refused:
+        load(dummy_key)
+    assert "not read, its blocking check predictions_beat_mean failed: cv" in refused.value.description
+    good_key = str(dg.MultiPartitionKey({"dataset": "corn", "config": good[0]}))
+    assert load(good_key).height > 0
 
 
 def test_passed_predictions_checks_let_automation_request_the_reports(inbox):

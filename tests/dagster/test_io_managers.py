@@ -132,3 +132,44 @@ def test_single_partition_and_missing_partitions(manager, tmp_path):
         definition_metadata={"allow_missing_partitions": True},
     )
     assert list(manager.load_input(lenient)) == ["corn"]
+
+
+def test_a_value_marked_unusable_is_not_read_until_rewritten(manager, tmp_path):
+    """What a failed blocking check marks is refused (left out where partitions may be missing);
+    a new value clears the mark."""
+    from nirs_dagster.io_managers import mark_unusable, unusable_reason
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("dataset", ["corn", "wheat"])
+    key = dg.AssetKey("model_bundle")
+
+    def out(partition):
+        return dg.build_output_context(
+            asset_key=key, partition_key=partition, asset_partitions_def=dataset_partitions, instance=instance
+        )
+
+    def one(partition):
+        return dg.build_input_context(
+            asset_key=key, partition_key=partition, asset_partitions_def=dataset_partitions, instance=instance
+        )
+
+    for partition in ("corn", "wheat"):
+        manager.handle_output(out(partition), pl.DataFrame({"p": [partition]}))
+    mark_unusable(manager.nirs, key, "wheat", "model_bundle_replays", "replay differs (max |Δ| = 0.1)")
+    assert unusable_reason(manager.nirs, key, "corn") is None
+    with pytest.raises(dg.Failure) as refused:
+        manager.load_input(one("wheat"))
+    assert refused.value.description == (
+        "model_bundle [wheat]: not read, its blocking check model_bundle_replays failed: replay differs "
+        "(max |Δ| = 0.1). Fix the cause and materialise it again."
+    )
+    lenient = dg.build_input_context(
+        asset_key=key,
+        asset_partitions_def=dataset_partitions,
+        asset_partition_key_range=dg.PartitionKeyRange("corn", "wheat"),
+        instance=instance,
+        definition_metadata={"allow_missing_partitions": True},
+    )
+    assert list(manager.load_input(lenient)) == ["corn"]
+    manager.handle_output(out("wheat"), pl.DataFrame({"p": ["new"]}))
+    assert manager.load_input(one("wheat"))["p"].to_list() == ["new"]
