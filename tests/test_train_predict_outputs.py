@@ -17,6 +17,7 @@ import pytest
 from conftest import shared_path
 
 from nirs_core.app.run import partial_files
+from nirs_core.app.train import _remove_stale_scratch
 from nirs_core.cli import main as nirs
 
 TEMPLATE = """\
@@ -150,6 +151,8 @@ def test_a_killed_train_leaves_the_previous_bundle(bundle, tmp_path, sig):
         assert _scratch_of(proc.pid) == [] and partial_files(tmp_path) == []
     else:
         assert proc.returncode == -signal.SIGKILL
+        left = _scratch_of(proc.pid)  # a killed process cannot clean up: the next train does
+        assert left and _remove_stale_scratch() and not any(d.exists() for d in left)
 
 
 def test_the_next_train_removes_what_killed_ones_left(bundle, tmp_path):
