@@ -8,7 +8,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 import tracemalloc
 
 import pytest
@@ -142,16 +141,14 @@ def test_alias_bomb_is_refused_fast(tmp_path):
     assert len(text) < 1100  # 10**10 strings once expanded
     path = tmp_path / "bomb.yaml"
     path.write_text(text)
-    tracemalloc.start()
-    start = time.perf_counter()
+    tracemalloc.start()  # memory only: the time is measured by bench/hostile_inputs.py
     with pytest.raises(
         ConfigError, match=r"bomb\.yaml: line \d+, column \d+: invalid YAML: .*more than 100000 values"
     ):
         load_template(path)
-    elapsed = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert elapsed < 5 and peak < 50 * 2**20, (elapsed, peak)
+    assert peak < 50 * 2**20, peak
 
 
 def test_a_few_aliases_still_work(tmp_path):
