@@ -483,8 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--allow-pickle",
         action="store_true",
-        help="unpickle the third-party estimators of a bundle whose signature is not valid: THIS RUNS "
-        "CODE FROM THE FILE; only for a bundle from someone you trust",
+        help="unpickle the third-party estimators of a bundle (signed or not): THIS RUNS CODE FROM THE "
+        "FILE; only for a bundle from someone you trust. Without it, pickled nodes are refused",
     )
     predict.set_defaults(func=_cmd_predict)
 

@@ -154,7 +154,11 @@ def model_bundle_replays(
     # The same input as in training (every row at once: a BLAS product over fewer rows may
     # round differently in the last bit), then the calibration rows.
     (X,) = spectra.x(src_concat=True)
-    replayed = np.asarray(predict(model_bundle.path, X, key_file=key_file), dtype=np.float64)
+    # the bundle this code location wrote a moment ago, from its own workspace: its pickled nodes
+    # (third-party estimators) are the ones it fitted, so replaying them runs no foreign code
+    replayed = np.asarray(
+        predict(model_bundle.path, X, key_file=key_file, allow_pickle=True), dtype=np.float64
+    )
     replayed = replayed[model_bundle.train_rows].reshape(-1)
     expected = model_bundle.train_predictions.reshape(-1)
     equal = replayed.shape == expected.shape and bool(np.array_equal(replayed, expected))

@@ -41,8 +41,12 @@ def test_control_the_payload_fires_once_the_bundle_is_accepted(evil, corn_arrays
     path, marker = evil
     verify_bundle(path, key=KEY)  # verify never unpickles
     assert not marker.exists()
-    with pytest.raises(AttributeError):  # the "estimator" is whatever write_text returned
+    # a valid signature is not consent to run code: without allow_pickle nothing is unpickled
+    with pytest.raises(BundleIntegrityError, match=r"unpickling runs code from the file.*--allow-pickle"):
         predict(path, corn_arrays["Xval"], key=KEY)
+    assert not marker.exists()
+    with pytest.raises(AttributeError):  # the "estimator" is whatever write_text returned
+        predict(path, corn_arrays["Xval"], key=KEY, allow_pickle=True)
     assert marker.read_text() == "unpickled!"
 
 

@@ -45,7 +45,9 @@ def test_fold_ensemble_is_the_mean_of_the_fold_models(project, corn_arrays, tmp_
 def test_third_party_pickled_step_replays_after_verification(corn_arrays, tmp_path):
     parts = corn_parts(corn_arrays, pickled=True)
     path = write_bundle(parts, tmp_path / "s.zip", key=KEY, datasheet=False)
-    assert np.array_equal(predict(path, corn_arrays["Xval"], key=KEY)[:, 0], parts["expected"])
+    assert np.array_equal(
+        predict(path, corn_arrays["Xval"], key=KEY, allow_pickle=True)[:, 0], parts["expected"]
+    )
 
 
 def test_project_bundle_replays_without_scikit_learn(project, corn_arrays, tmp_path):

@@ -156,7 +156,7 @@ def test_a_killed_train_leaves_the_previous_bundle(bundle, tmp_path, sig):
 
 
 def test_the_next_train_removes_what_killed_ones_left(bundle, tmp_path):
-    template, model = bundle
+    template, _model = bundle
     out = tmp_path / "model.zip"
     dead = _dead_pid()
     stale_tmp = tmp_path / f".model.zip.tmp-{dead}-0123abcd"

@@ -36,9 +36,9 @@ against the members; only then each member, read with a reader bounded by its de
 and hash-checked at once. The bytes it checked are the bytes it keeps and later uses. A
 bundle without a signature, or with one that cannot be checked because no key is available,
 is refused unless ``trust_unsigned=True``; a signature or hash that does not match is always
-refused. A ``pickled`` node (a third-party estimator) is unpickled only from a bundle whose
-signature is valid, or with ``allow_pickle=True`` (``--allow-pickle``), which runs code from
-the file: ``trust_unsigned`` alone never unpickles. ``.npz`` states are size-checked from
+refused. A ``pickled`` node (a third-party estimator) is unpickled only with ``allow_pickle=True``
+(``--allow-pickle``), which runs code from the file, whatever the signature says:
+``trust_unsigned`` never unpickles. ``.npz`` states are size-checked from
 their array headers before any array is allocated (:func:`nirs_core.graph.runtime.state_from_bytes`).
 """
 
@@ -471,12 +471,13 @@ class Bundle:
                         f"{self.path}: artefact {file_name!r} of node {node_id!r} is not a readable state ({exc})."
                     ) from None
             else:
-                if self.signature != "valid" and not self.allow_pickle:
+                # a valid signature says who made the file, not that its code is harmless: a
+                # pickle runs code, so it loads only when the caller says so, every time
+                if not self.allow_pickle:
                     raise BundleIntegrityError(
-                        f"{self.path}: node {node_id!r} is a pickled third-party estimator and the bundle's "
-                        f"signature is {self.signature}; unpickling runs code from the file. Check the "
-                        "signature (--public-key), or pass allow_pickle=True / --allow-pickle if you trust "
-                        "whoever made the file."
+                        f"{self.path}: node {node_id!r} is a pickled third-party estimator (signature "
+                        f"{self.signature}); unpickling runs code from the file. Pass allow_pickle=True / "
+                        "--allow-pickle only if you trust whoever made the file."
                     )
                 import pickle
 
