@@ -16,6 +16,7 @@ import decimal
 import itertools
 import json
 import math
+import random
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from nirs_core.pipeline.serialize import (
     key_path,
     public_path,
 )
+from nirs_core.pipeline.template_forms import normalize_steps
 from nirs_core.registry import allowing
 
 __all__ = [
@@ -52,16 +54,16 @@ __all__ = [
 
 #: Generator keys and the modifiers each accepts beside it.
 _MODIFIERS: dict[str, tuple[str, ...]] = {
-    "_or_": ("arrange", "count", "model", "param", "pick"),
-    "_range_": ("count", "model", "param"),
-    "_log_range_": ("count", "model", "param"),
-    "_grid_": ("count", "model", "param"),
+    "_or_": ("arrange", "count", "model", "param", "pick", "seed"),
+    "_range_": ("count", "model", "param", "seed"),
+    "_log_range_": ("count", "model", "param", "seed"),
+    "_grid_": ("count", "model", "param", "seed"),
 }
 GENERATOR_KEYS: tuple[str, ...] = tuple(_MODIFIERS)
 #: :func:`expand` refuses templates that expand to more configs than this (``count:`` limits).
 DEFAULT_MAX_CONFIGS = 10_000
 
-_TEMPLATE_KEYS = ("pipeline", "steps", "name", "description")
+_TEMPLATE_KEYS = ("pipeline", "steps", "name", "description", "schema_version", "id")
 _ELEMENT = {
     Context.CHAIN: Context.CHAIN,
     Context.CHAINS: Context.CHAIN,
@@ -226,6 +228,11 @@ class _Generator(abc.ABC):
         self.limit = raw.get("count")
         if "count" in raw and not (_is_int(self.limit) and self.limit >= 1):
             raise _fail(key_path(path, "count"), f"expected an integer >= 1; got {_repr(self.limit)}.")
+        self.seed = raw.get("seed")
+        if "seed" in raw and not (_is_int(self.seed) and self.seed >= 0 and "count" in raw):
+            raise _fail(
+                key_path(path, "seed"), f"expected an integer >= 0 beside 'count'; got {_repr(self.seed)}."
+            )
         self.param = raw.get("param")
         if "param" in raw and not (isinstance(self.param, str) and self.param):
             raise _fail(key_path(path, "param"), f"expected a parameter name; got {_repr(self.param)}.")
@@ -257,8 +264,10 @@ class _Generator(abc.ABC):
     def expand(self) -> Expansion:
         models = self.model.expand() if self.model is not None else None
         out: Expansion = []
-        for value, index, inner in itertools.islice(self.own_values(), self.limit):
+        for value, index, inner in _kept(self.own_values(), self.own_count(), self.limit, self.seed):
             choice = {"path": self.gpath, "generator": self.key, "index": index, "value": value}
+            if self.seed is not None:
+                choice["seed"] = self.seed
             if self.param is not None:
                 choice["param"] = self.param
             generated = {self.param: value} if self.param is not None else value
@@ -278,6 +287,15 @@ class _Generator(abc.ABC):
                 step = {"model": build_operator(operator["class"], params, self.gpath)}
                 out.append((_wrap(step, self.context), (choice, *inner, *model_choices)))
         return out
+
+
+def _kept(values: Iterator[Any], n: int, limit: int | None, seed: int | None) -> Iterator[Any]:
+    """The first ``limit`` values, or with ``seed`` ``limit`` values drawn without replacement
+    (``random.Random(seed)``), kept in their order."""
+    if limit is None or seed is None or limit >= n:
+        return itertools.islice(values, limit)
+    chosen = set(random.Random(seed).sample(range(n), limit))
+    return (v for i, v in enumerate(values) if i in chosen)
 
 
 class _Or(_Generator):
@@ -564,7 +582,7 @@ def _split_template(template: Any) -> tuple[str, Any, str | None]:
         if unknown:
             raise ConfigError(
                 f"template: unknown key {unknown[0]!r}; a template mapping holds 'pipeline' (or "
-                "'steps'), and optionally 'name' and 'description'."
+                "'steps'), and optionally 'name', 'description', 'schema_version' and 'id'."
             )
         roots = [k for k in ("pipeline", "steps") if k in template]
         if len(roots) != 1:
@@ -633,7 +651,7 @@ def count(template: Any, *, source: str | Path | None = None) -> int:
     template, source = _unwrap(template, source)
     with _located(source):
         root, body, _ = _split_template(template)
-        return compile_node(body, Context.CHAIN, root).count()
+        return compile_node(normalize_steps(body, root), Context.CHAIN, root).count()
 
 
 def _describe(choices: list[dict[str, Any]]) -> str:
@@ -655,7 +673,7 @@ def expand(
     template, source = _unwrap(template, source)
     with _located(source), allowing(modules):
         root, body, _ = _split_template(template)
-        node = compile_node(body, Context.CHAIN, root)
+        node = compile_node(normalize_steps(body, root), Context.CHAIN, root)
         n = node.count()
         if max_configs is not None and n > max_configs:
             raise _fail(
