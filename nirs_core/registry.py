@@ -15,6 +15,14 @@ object): the registered operators, scikit-learn estimators and splitters
 over as live objects (:func:`trust`), and modules a user allows explicitly
 (``NIRS_ALLOWED_MODULES=mylab,other.pkg`` or :func:`allowing`, which the template loader uses
 for the ``allowed_modules:`` of a ``nirs.yaml`` beside the template).
+
+nirs4all's operator paths (``nirs4all.operators.transforms.SNV``, ``…transforms.nirs.SavitzkyGolay``,
+``…splitters.KennardStoneSplitter``, ``…models.IKPLS``) map to the project's operator of the
+same technique through :data:`NIRS4ALL_ALIASES`, as strings, before the allow-list and before
+anything is imported (nirs4all itself is never imported): :func:`nirs4all_alias` translates a
+path and its parameters, with nirs4all's defaults where they differ from ours. An unmapped
+path, or a parameter value that has no counterpart here, is a ``ConfigError`` naming the path
+and the nearest operators we have.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import pkgutil
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -34,12 +43,15 @@ from nirs_core.errors import ConfigError
 
 __all__ = [
     "ALLOWED_MODULES_ENV",
+    "NIRS4ALL_ALIASES",
+    "Nirs4allAlias",
     "allowed_modules",
     "allowing",
     "available",
     "check_module_names",
     "class_path",
     "lazy_exports",
+    "nirs4all_alias",
     "public_submodules",
     "register",
     "registered",
@@ -208,6 +220,8 @@ def resolve(name: str) -> type:
     """
     if not isinstance(name, str) or not name:
         raise ConfigError(f"operator registry: expected a class name or path string; got {name!r}.")
+    if is_nirs4all_path(name):
+        name = nirs4all_alias(name, {})[0]  # mapped as a string: nirs4all is never imported
     if name in _REGISTRY:
         return _REGISTRY[name]
     module_name, attr = _split_path(name)
@@ -330,3 +344,120 @@ def lazy_exports(
         return sorted(set(namespace) | set(load()))
 
     return __getattr__, __dir__
+
+
+# --------------------------------------------------------------------------- nirs4all paths
+
+
+@dataclass(frozen=True)
+class Nirs4allAlias:
+    """How one nirs4all operator maps onto ours.
+
+    ``target``: our short name. ``rename``: nirs4all parameter name -> ours (names not listed
+    are the same). ``defaults``: nirs4all's defaults, in our names, where they differ from
+    ours (so an operator written without parameters means what it means in nirs4all).
+    ``fixed``: nirs4all parameters that have no counterpart here beyond the value given (any
+    other value is an error), translated to ``sets`` (our parameters). ``ignored``: accepted
+    and dropped (``copy``; ``backend``; the seed of a deterministic splitter)."""
+
+    target: str
+    rename: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    sets: Mapping[str, Any] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ("copy",)
+
+
+_SNV = Nirs4allAlias("SNV", fixed={"axis": 1, "with_mean": True, "with_std": True})
+_MSC = Nirs4allAlias("MSC", fixed={"scale": True})
+_EMSC = Nirs4allAlias("EMSC", rename={"degree": "order"}, fixed={"scale": True})
+_KS = {"defaults": {"test_size": 0.25, "scale": False}, "fixed": {"pca_components": None}}
+
+#: ``(family, class name)`` of a nirs4all operator -> its translation. The family is the
+#: package under ``nirs4all.operators`` (``transforms``, ``splitters``, ``models``); any
+#: module path inside it maps by the class name (``transforms.nirs.SavitzkyGolay`` is
+#: ``transforms.SavitzkyGolay``). Only techniques whose numbers we compute the same way.
+NIRS4ALL_ALIASES: Mapping[tuple[str, str], Nirs4allAlias] = MappingProxyType(
+    {
+        ("transforms", "StandardNormalVariate"): _SNV,
+        ("transforms", "SNV"): _SNV,
+        ("transforms", "MultiplicativeScatterCorrection"): _MSC,
+        ("transforms", "MSC"): _MSC,
+        ("transforms", "ExtendedMultiplicativeScatterCorrection"): _EMSC,
+        ("transforms", "EMSC"): _EMSC,
+        ("transforms", "SavitzkyGolay"): Nirs4allAlias("SavitzkyGolay", defaults={"polyorder": 3}),
+        ("transforms", "Detrend"): Nirs4allAlias("Detrend", fixed={"bp": 0}, sets={"order": 1}),
+        ("transforms", "Gaussian"): Nirs4allAlias("GaussianSmoothing", defaults={"order": 2, "sigma": 1}),
+        ("transforms", "ReflectanceToAbsorbance"): Nirs4allAlias(
+            "ReflectanceToAbsorbance",
+            rename={"min_value": "min_reflectance"},
+            defaults={"min_reflectance": 1e-8},
+            fixed={"percent": False},
+        ),
+        ("transforms", "ASLSBaseline"): Nirs4allAlias("ALS"),
+        ("transforms", "AirPLS"): Nirs4allAlias("AirPLS"),
+        ("splitters", "KennardStoneSplitter"): Nirs4allAlias(
+            "KennardStoneSplit", ignored=("random_state",), **_KS
+        ),
+        ("splitters", "SPXYSplitter"): Nirs4allAlias("SPXYSplit", ignored=("random_state",), **_KS),
+        ("models", "PLSDA"): Nirs4allAlias("PLSDA", defaults={"n_components": 5}),
+        ("models", "IKPLS"): Nirs4allAlias(
+            "PLS",
+            defaults={"n_components": 10, "scale": True, "algorithm": 1},
+            fixed={"center": True},
+            ignored=("backend",),
+        ),
+        ("models", "PCR"): Nirs4allAlias("PCR", defaults={"n_components": 10}),
+    }
+)
+_NIRS4ALL = "nirs4all.operators."
+
+
+def is_nirs4all_path(name: Any) -> bool:
+    return isinstance(name, str) and (name.startswith("nirs4all.") or name.startswith("nirs4all:"))
+
+
+def _nearest(family: str, cls_name: str) -> str:
+    import difflib
+
+    ours = sorted({k for k in _REGISTRY if "." not in k} | {a.target for a in NIRS4ALL_ALIASES.values()})
+    mapped = sorted(f"{_NIRS4ALL}{f}.{n}" for f, n in NIRS4ALL_ALIASES if f == family)
+    close = difflib.get_close_matches(cls_name, ours, n=4, cutoff=0.5)
+    close += [
+        m
+        for m in mapped
+        if m.rsplit(".", 1)[-1]
+        in difflib.get_close_matches(cls_name, [x.rsplit(".", 1)[-1] for x in mapped], n=2, cutoff=0.5)
+    ]
+    return ", ".join(dict.fromkeys(close)) or ", ".join(mapped)
+
+
+def nirs4all_alias(path: str, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """``(our short name, our params)`` for the nirs4all operator ``path`` with ``params``
+    (nirs4all's parameter names), without importing nirs4all. Raises ``ConfigError`` for an
+    unmapped path (naming the nearest operators we have) or a parameter with no counterpart."""
+    text = path.replace(":", ".")
+    parts = text.split(".")
+    family = parts[2] if len(parts) > 3 and text.startswith(_NIRS4ALL) else ""
+    key = (family, parts[-1])
+    alias = NIRS4ALL_ALIASES.get(key)
+    if alias is None:
+        raise ConfigError(
+            f"{path}: no counterpart of this nirs4all operator here (nirs4all is not imported; its "
+            f"operators map onto ours by technique). Nearest: {_nearest(family, parts[-1])}."
+        )
+    given = dict(params or {})
+    out = dict(alias.defaults)
+    for name, value in given.items():
+        if name in alias.ignored:
+            continue
+        if name in alias.fixed:
+            if value != alias.fixed[name]:
+                raise ConfigError(
+                    f"{path}: {name}={value!r} has no counterpart in {alias.target} (only "
+                    f"{name}={alias.fixed[name]!r}, nirs4all's default, does)."
+                )
+            continue
+        out[alias.rename.get(name, name)] = value
+    out.update(alias.sets)
+    return alias.target, out

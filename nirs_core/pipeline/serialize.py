@@ -256,7 +256,16 @@ def build_operator(class_ref: Any, params: Any, path: str = "") -> dict[str, Any
     (through the allow-list), checks the parameter names against its constructor and fills in
     the defaults of the others (the estimator contract: ``__init__`` only stores its
     arguments, so ``get_params`` would read back the same). Construction, and whatever a
-    constructor validates, happens at execution (:func:`from_canonical`)."""
+    constructor validates, happens at execution (:func:`from_canonical`). A nirs4all class
+    path is translated first (its parameter names and defaults,
+    :func:`nirs_core.registry.nirs4all_alias`)."""
+    from nirs_core.registry import is_nirs4all_path, nirs4all_alias
+
+    if is_nirs4all_path(class_ref) and (params is None or isinstance(params, Mapping)):
+        try:
+            class_ref, params = nirs4all_alias(class_ref, params or {})
+        except ConfigError as exc:
+            raise _fail(key_path(path, "class"), str(exc)) from exc
     return _build_operator(resolve_class(class_ref, key_path(path, "class")), params, path)
 
 
@@ -327,6 +336,10 @@ def classify_step(obj: Mapping, path: str = "") -> str:
 
 def _operator(obj: Any, path: str) -> dict[str, Any]:
     if isinstance(obj, (str, type)):
+        from nirs_core.registry import is_nirs4all_path
+
+        if is_nirs4all_path(obj):  # translated with its (empty) params: nirs4all's defaults apply
+            return build_operator(obj, {}, path)
         return _build_operator(resolve_class(obj, path), {}, path)
     if isinstance(obj, Mapping):
         if classify_step(obj, path) != "operator":
