@@ -3,9 +3,9 @@
     nirs demo [NAME] [--save DIR]        summary of a bundled demo dataset
     nirs info PATH [--target COL] …      load a dataset file or folder and print its summary
     nirs expand TEMPLATE [--count]       the pipeline configs a template expands to
-    nirs run TEMPLATE… --data PATH… [--workspace DIR] [--name NAME] [--json]
+    nirs run TEMPLATE… --data PATH… [--workspace DIR] [--name NAME] [--json] [--strict]
                                          run templates × datasets into a workspace
-    nirs resume RUN_ID [--workspace DIR] [--data-dir DIR…] [--json]
+    nirs resume RUN_ID [--workspace DIR] [--data-dir DIR…] [--json] [--retry-failed] [--strict]
                                          finish a paused, failed or killed run
     nirs workspace summary DIR [--json]  counts and best scores of a workspace
     nirs workspace rebuild-summaries DIR recompute the footer summary of every predictions file
@@ -24,7 +24,8 @@ nirs_core.store.signing).
 
 Errors the user can fix (bad data, bad config) print one message that says what to fix and
 exit with status 2; Ctrl-C during a run pauses it and exits with status 130; nothing else is
-caught. Progress bars go to stderr: with ``--json``, stdout holds exactly one JSON object.
+caught. A config that fails on a dataset is a failed result: the run completes, ``run`` and
+``resume`` say on stderr how many failed and exit 0 (1 with ``--strict``). Progress bars go to stderr: with ``--json``, stdout holds exactly one JSON object.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def _print_run(run, as_json: bool) -> None:
     if as_json:
         print(json.dumps(run.to_dict(), allow_nan=False))
         return
-    print(f"run {run.run_id} ({run.name}): {run.status}, {len(run.results)}/{run.n_expected} results")
+    failed = f", {run.n_failed} failed" if run.failures else ""
+    print(f"run {run.run_id} ({run.name}): {run.status}, {len(run.results)}/{run.n_expected} results{failed}")
     print(f"workspace: {run.workspace.root}")
     if not run.results:
         return
@@ -109,6 +111,30 @@ def _print_run(run, as_json: bool) -> None:
         print(f"best on {dataset}: {best['config_name']} (cv {best['metric']} {best['cv_score']:.6g}{test})")
 
 
+def _report_failures(run, strict: bool) -> int:
+    """Say on stderr how many results failed and why (the first few); the exit status: 1 when
+    ``strict`` and some failed, else 0."""
+    if not run.failures:
+        return 0
+    total = len(run.results) + run.n_failed
+    print(
+        f"{run.n_failed} of {total} results failed (recorded in the run; the others completed):",
+        file=sys.stderr,
+    )
+    for f in run.failures[:5]:
+        print(f"  {f['dataset']}/{f['config_name']}: {f['error_type']}: {f['error']}", file=sys.stderr)
+    if run.n_failed > 5:
+        print(f"  … and {run.n_failed - 5} more (see the run's manifests)", file=sys.stderr)
+    if strict:
+        print("--strict: exit status 1 because results failed.", file=sys.stderr)
+        return 1
+    print(
+        f"retry them with: nirs resume {run.run_id} --workspace {run.workspace.root} --retry-failed",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from nirs_core.app.run import run
 
@@ -120,17 +146,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     _print_run(result, args.json)
-    return 0
+    return _report_failures(result, args.strict)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
     from nirs_core.app.run import resume
 
     result = resume(
-        args.run_id, args.workspace, data_dirs=list(args.data_dir or ()), progress=not args.no_progress
+        args.run_id,
+        args.workspace,
+        data_dirs=list(args.data_dir or ()),
+        progress=not args.no_progress,
+        retry_failed=args.retry_failed,
     )
     _print_run(result, args.json)
-    return 0
+    return _report_failures(result, args.strict)
 
 
 def _open_workspace(path: str):
@@ -422,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="a name for the run (default: the templates' names)")
     run.add_argument("--json", action="store_true", help="print the run and its results as one JSON object")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    run.add_argument("--strict", action="store_true", help="exit with status 1 when any result failed")
     run.set_defaults(func=_cmd_run)
 
     resume = sub.add_parser("resume", help="finish a paused, failed or killed run")
@@ -437,6 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the run and its results as one JSON object"
     )
     resume.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    resume.add_argument(
+        "--retry-failed", action="store_true", help="compute the failed results again (default: keep them)"
+    )
+    resume.add_argument("--strict", action="store_true", help="exit with status 1 when any result failed")
     resume.set_defaults(func=_cmd_resume)
 
     workspace = sub.add_parser("workspace", help="inspect and maintain a workspace")

@@ -49,8 +49,8 @@ def test_run_json_stdout_is_exactly_one_object(cli_run):
     text = done.stdout.strip()
     obj, end = decoder.raw_decode(text)
     assert end == len(text), "nothing but one JSON object on stdout"
-    assert set(obj) == {"run_id", "status", "results"}
-    assert obj["status"] == "completed" and len(obj["results"]) == 21
+    assert set(obj) == {"run_id", "status", "results", "failed"}
+    assert obj["status"] == "completed" and len(obj["results"]) == 21 and obj["failed"] == []
     for result in obj["results"]:
         assert JSON_KEYS <= set(result)
         assert result["dataset"] == "corn" and result["template"] == "corn_pls_sweep"

@@ -20,6 +20,7 @@ from nirs_core.errors import ConfigError, NirsError
 from nirs_core.metrics import get_metric
 from nirs_core.pipeline.executor import sweep_groups
 from nirs_core.pipeline.generators import PipelineConfig
+from nirs_core.pipeline.result import FailedResult
 from nirs_core.store._atomic import synced_together
 from nirs_core.store.workspace import Workspace, result_key
 
@@ -40,9 +41,14 @@ def run_results(
     *,
     cache_bytes: int,
     progress: bool,
+    retry_failed: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Execute and store the results not yet completed; their entries by checkpoint key."""
+    """Execute and store the results not yet completed (nor failed, unless ``retry_failed``);
+    the completed ones' entries by checkpoint key. A config that fails on a dataset is stored
+    as a failed result (its manifest holds the error) and the run goes on."""
     done = ws.completed_results(run_id)
+    if not retry_failed:
+        done |= ws.failed_results(run_id)
     pending = {d.name: [c for c in configs if result_key(d.name, c[0].id) not in done] for d in loaded}
     total = sum(len(p) for p in pending.values())
     # results whose manifest exists without a checkpoint: a killed process may have appended
@@ -90,7 +96,9 @@ def _run_dataset(
         for group in _groups(items):
             if bar is not None:
                 bar.set_postfix_str(f"{data.name}: {group[0][0].name}", refresh=False)
-            results = execute_batch([c for c, _ in group], data.dataset, cache=cache, run_id=run_id)
+            results = execute_batch(
+                [c for c, _ in group], data.dataset, cache=cache, run_id=run_id, isolate=True
+            )
             if len(results) != len(group):
                 raise NirsError(
                     f"execute_batch returned {len(results)} results for {len(group)} configs "
@@ -162,6 +170,7 @@ def _store_group(
     together; then the batch's checkpoints (one write of ``run.yaml``)."""
     rows: list[dict[str, Any]] = []
     entries: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
     present = (
         _configs_with_rows(ws, run_id, dataset)
         if any(result_key(dataset, cfg.id) in unsure for cfg, _ in group)
@@ -174,6 +183,11 @@ def _store_group(
                     f"execute_batch returned the result of config {result.config_id!r} where config "
                     f"{cfg.id!r} ({cfg.name}) was expected."
                 )
+            if isinstance(result, FailedResult):
+                manifest = {**plain(result.manifest()), "run_id": run_id, "template": template}
+                ws.write_manifest(run_id, dataset, cfg.id, manifest)
+                failed.append(cfg.id)
+                continue
             for file_name, data in sorted(result.artifacts.items()):
                 sha, _, ext = file_name.partition(".")
                 stored = ws.put_artifact(data, ext)
@@ -208,7 +222,9 @@ def _store_group(
             entries[result_key(dataset, cfg.id)] = result_entry(manifest, cfg, template)
         if rows:
             ws.append_predictions(dataset, rows)
-    ws.add_checkpoints(run_id, dataset, [cfg.id for cfg, _ in group])
+    ws.add_checkpoints(run_id, dataset, [cfg.id for cfg, _ in group if cfg.id not in failed])
+    if failed:
+        ws.add_failed(run_id, dataset, failed)
     if bar is not None:
         bar.update(len(group))
     return entries

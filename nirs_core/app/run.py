@@ -52,6 +52,8 @@ RESULT_KEYS = (
     "n_test",
     "scores",
 )
+#: What :attr:`Run.failures` holds of each failed result's manifest.
+_FAILURE_KEYS = ("dataset", "config_id", "config_name", "template", "error_type", "error")
 _TABLE_COLUMNS = {
     "dataset": "String",
     "template": "String",
@@ -100,6 +102,12 @@ class Run:
     started_at: str | None = None
     finished_at: str | None = None
     n_expected: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def n_failed(self) -> int:
+        """How many results failed (each in :attr:`failures` with its error)."""
+        return len(self.failures)
 
     @classmethod
     def load(
@@ -130,6 +138,11 @@ class Run:
                 elif key in done:
                     manifest = _read_manifest(ws, run_id, dataset, cfg.id)
                     results.append(result_entry(manifest, cfg, template))
+        failures = []
+        for key in record.failed:
+            dataset, config_id = key.split("/", 1)
+            manifest = _read_manifest(ws, run_id, dataset, config_id)
+            failures.append({k: manifest.get(k) for k in _FAILURE_KEYS})
         return cls(
             run_id=record.run_id,
             workspace=ws,
@@ -141,6 +154,7 @@ class Run:
             started_at=record.started_at,
             finished_at=record.finished_at,
             n_expected=len(record.info.get("datasets", [])) * len(configs),
+            failures=failures,
         )
 
     @property
@@ -172,7 +186,12 @@ class Run:
     def to_dict(self) -> dict[str, Any]:
         """``{"run_id", "status", "results"}`` as strict JSON values (a non-finite score is
         None): what ``nirs run --json`` prints."""
-        return {"run_id": self.run_id, "status": self.status, "results": json_safe(self.results)}
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "results": json_safe(self.results),
+            "failed": json_safe(self.failures),
+        }
 
     def table(self):
         """The results as a polars DataFrame, one row per result (the scalar columns)."""
@@ -202,7 +221,8 @@ class Run:
     def __repr__(self) -> str:
         return (
             f"Run({self.run_id!r}, name={self.name!r}, status={self.status!r}, "
-            f"results={len(self.results)}/{self.n_expected}, workspace={str(self.workspace.root)!r})"
+            f"results={len(self.results)}/{self.n_expected}, failed={self.n_failed}, "
+            f"workspace={str(self.workspace.root)!r})"
         )
 
 
@@ -275,18 +295,24 @@ def resume(
     data_dirs: Iterable[str | os.PathLike[str]] = (),
     cache_bytes: int = DEFAULT_MAX_BYTES,
     progress: bool = True,
+    retry_failed: bool = False,
 ) -> Run:
-    """Finish the run ``run_id``: skip its completed (checkpointed) results and run the rest.
+    """Finish the run ``run_id``: skip its completed (checkpointed) results and its failed
+    results (unless ``retry_failed``), and run the rest.
 
     Works on a run that is ``paused``, ``failed``, ``queued`` or left ``running`` by a process
-    that died; a ``completed`` run is returned as it is; a ``cancelled`` run cannot resume.
+    that died; a ``completed`` run is returned as it is (with ``retry_failed`` and failed
+    results, it reopens and retries them); a ``cancelled`` run cannot resume.
     Datasets are found through the workspace registry: at their registered path, else by
     size and hash under the folder they were in and under ``data_dirs``.
     """
     ws = _workspace(workspace, create=False)
     record = _load_record(ws, run_id)
     if record.status is RunStatus.COMPLETED:
-        return Run.load(run_id, ws)
+        if not (retry_failed and record.failed):
+            return Run.load(run_id, ws)
+        with _exec_lock(ws, run_id):
+            ws.reopen_failed(run_id)
     if record.status is RunStatus.CANCELLED:
         raise ConfigError(
             f"{ws.run_path(run_id)}: run {run_id!r} was cancelled ({record.error or 'no reason recorded'}); "
@@ -315,6 +341,7 @@ def resume(
         progress=progress,
         resuming=True,
         data_dirs=[Path(d) for d in data_dirs],
+        retry_failed=retry_failed,
     )
 
 
@@ -449,6 +476,7 @@ def _execute(
     progress: bool,
     resuming: bool = False,
     data_dirs: Sequence[Path] = (),
+    retry_failed: bool = False,
 ) -> Run:
     with _exec_lock(ws, run_id):
         if resuming:
@@ -465,7 +493,15 @@ def _execute(
         try:
             ws.reserve_space()
             loaded = load_datasets(ws, run_id, specs, data_dirs)
-            entries = run_results(ws, run_id, configs, loaded, cache_bytes=cache_bytes, progress=progress)
+            entries = run_results(
+                ws,
+                run_id,
+                configs,
+                loaded,
+                cache_bytes=cache_bytes,
+                progress=progress,
+                retry_failed=retry_failed,
+            )
             names = [d.name for d in loaded]
         except KeyboardInterrupt:
             ws.release_reserve()

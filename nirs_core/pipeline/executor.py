@@ -23,7 +23,7 @@ from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 from nirs_core.pipeline.cache import PreprocessingCache, processing_key
 from nirs_core.pipeline.generators import PipelineConfig, expand
 from nirs_core.pipeline.keywords import KEYWORDS, Context
-from nirs_core.pipeline.result import Result
+from nirs_core.pipeline.result import FailedResult, Result
 from nirs_core.pipeline.scoring import prediction_row, selection_metric, task_metrics
 from nirs_core.pipeline.serialize import canonical_json, resolve_class
 from nirs_core.pipeline.steps import Block, Env, Flow, PredictionSet, Record, find_controller
@@ -64,14 +64,18 @@ def execute_batch(
     cache: PreprocessingCache | None = None,
     run_id: str = "",
     progress: Callable[[int, int], None] | None = None,
-) -> list[Result]:
+    isolate: bool = False,
+) -> list[Result | FailedResult]:
     """One :class:`Result` per config, in the order of ``configs``; shared prefixes and PLS
     sweeps computed once (see the module docstring). ``progress(done, total)`` is called as
-    results complete. Classes resolve with the ``allowed_modules`` of the configs' templates."""
+    results complete. Classes resolve with the ``allowed_modules`` of the configs' templates.
+    With ``isolate``, a config that fails on the dataset (an exception other than
+    ``MemoryError``/``OSError``) gives a :class:`FailedResult` holding its error instead of
+    stopping the batch; the others are computed as without it."""
     cfgs = [_as_config(c) for c in configs]
     modules = dict.fromkeys(m for c in cfgs for m in c.allowed_modules)
     with allowing(modules):
-        return _execute_configs(cfgs, dataset, cache, run_id, progress)
+        return _execute_configs(cfgs, dataset, cache, run_id, progress, isolate)
 
 
 def _execute_configs(
@@ -80,7 +84,8 @@ def _execute_configs(
     cache: PreprocessingCache | None,
     run_id: str,
     progress: Callable[[int, int], None] | None,
-) -> list[Result]:
+    isolate: bool,
+) -> list[Result | FailedResult]:
     batch = _Batch(dataset, cache, run_id)
     results: list[Result | None] = [None] * len(cfgs)
     done = 0
@@ -96,7 +101,8 @@ def _execute_configs(
         # one group: keep everything (a caller running configs batch by batch, as
         # nirs_core.app.run does, shares prefixes through the cache across calls)
         keep = needed_after[g] if len(groups) > 1 else None
-        for index, result in zip(group, batch.run_group([cfgs[i] for i in group], keep), strict=True):
+        outcome = batch.run_group([cfgs[i] for i in group], keep, isolate)
+        for index, result in zip(group, outcome, strict=True):
             results[index] = result
             done += 1
             if progress is not None:
@@ -273,17 +279,40 @@ class _Batch:
         )
 
     # ------------------------------------------------------------------ a group of configs
-    def run_group(self, cfgs: list[PipelineConfig], keep: frozenset[str] | None = None) -> list[Result]:
+    def run_group(
+        self, cfgs: list[PipelineConfig], keep: frozenset[str] | None = None, isolate: bool = False
+    ) -> list[Result | FailedResult]:
         """Results of a group of configs; ``keep``: the prefix tags whose lanes are cached
-        (None: every cacheable lane)."""
+        (None: every cacheable lane); ``isolate``: a failing config gives a FailedResult."""
         if len(cfgs) > 1:
             try:
                 return self._run(cfgs, keep)
-            except ConfigError:
+            except Exception as exc:
+                if not isinstance(exc, ConfigError) and not isolate:
+                    raise
                 # the largest n_components may not fit every fold: run the configs one by one,
                 # which reports the error of the config that actually fails
-                return [self._run([cfg], keep)[0] for cfg in cfgs]
-        return self._run(cfgs, keep)
+                return [self._one(cfg, keep, isolate) for cfg in cfgs]
+        return [self._one(cfgs[0], keep, isolate)]
+
+    def _one(self, cfg: PipelineConfig, keep: frozenset[str] | None, isolate: bool) -> Result | FailedResult:
+        if not isolate:
+            return self._run([cfg], keep)[0]
+        try:
+            return self._run([cfg], keep)[0]
+        except (MemoryError, OSError):
+            raise  # the machine's trouble, not the config's
+        except Exception as exc:
+            return FailedResult(
+                dataset=self.ds.name,
+                config_id=cfg.id,
+                config_name=cfg.name,
+                config=cfg.steps,
+                choices=cfg.choices,
+                error=str(exc) or type(exc).__name__,
+                error_type=type(exc).__name__,
+                template_id=cfg.template_id,
+            )
 
     def _run(self, cfgs: list[PipelineConfig], keep: frozenset[str] | None = None) -> list[Result]:
         t0 = time.perf_counter()

@@ -11,7 +11,7 @@ from nirs_core.graph.runtime import RuntimeGraph
 
 GRAPH_FILE = "graph.json"  # beside manifest.yaml in the result's folder
 
-__all__ = ["Result"]
+__all__ = ["FailedResult", "Result"]
 
 
 @dataclass
@@ -75,4 +75,35 @@ class Result:
             "artifacts": sorted(self.artifacts),
             "timings": self.timings,
             "info": self.info,
+        }
+
+
+@dataclass
+class FailedResult:
+    """One dataset × one pipeline config that could not be computed on that dataset (too many
+    components for its rows, a singular fit…): what ``execute_batch(..., isolate=True)``
+    returns in its place, and what a run stores as a manifest with ``status: failed``."""
+
+    dataset: str
+    config_id: str
+    config_name: str
+    config: list[Any]
+    choices: list[dict[str, Any]]
+    error: str
+    error_type: str
+    template_id: str | None = None
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # none: the shape of a Result's
+
+    def manifest(self) -> dict[str, Any]:
+        """The failure as plain YAML/JSON values: the config, the error and its type."""
+        return {
+            "status": "failed",
+            "dataset": self.dataset,
+            "config_id": self.config_id,
+            "config_name": self.config_name,
+            "template_id": self.template_id,
+            "config": self.config,
+            "choices": self.choices,
+            "error": self.error,
+            "error_type": self.error_type,
         }

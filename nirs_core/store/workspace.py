@@ -25,6 +25,9 @@ A run's status follows :data:`TRANSITIONS`::
 
 ``completed`` and ``cancelled`` are final. A checkpoint (``<dataset>/<config_id>``) is added to
 ``run.yaml`` when a result's manifest is written; a resumed run skips the checkpointed results.
+A config that could not be computed on a dataset is a *failed result*: its manifest holds
+``status: failed`` and the error, and its key is listed under ``failed`` in ``run.yaml``
+(a resumed run skips it unless asked to retry; a later success moves it to the checkpoints).
 """
 
 from __future__ import annotations
@@ -156,6 +159,7 @@ class RunRecord:
     info: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, str]] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -348,6 +352,24 @@ class Workspace:
             atomic_write_yaml(self.run_path(run_id), record.to_dict())
             return record
 
+    def reopen_failed(self, run_id: str) -> RunRecord:
+        """Move a ``completed`` run that has failed results back to ``paused`` so that a resume
+        retries them (the one way out of ``completed``); ``RunTransitionError`` otherwise."""
+        with self._run_lock(run_id):
+            record = self.load_run(run_id)
+            if record.status is not RunStatus.COMPLETED or not record.failed:
+                raise RunTransitionError(
+                    f"{self.run_path(run_id)}: only a completed run with failed results reopens to "
+                    f"retry them; this one is {record.status.value!r} with {len(record.failed)} failed."
+                )
+            now = _now()
+            record.status, record.updated_at, record.finished_at = RunStatus.PAUSED, now, None
+            record.history.append(
+                {"status": RunStatus.PAUSED.value, "at": now, "why": "retry failed results"}
+            )
+            atomic_write_yaml(self.run_path(run_id), record.to_dict())
+            return record
+
     def add_checkpoint(self, run_id: str, dataset: str, config_id: str) -> RunRecord:
         """Record that the result ``dataset × config_id`` of the run is complete (idempotent)."""
         return self.add_checkpoints(run_id, dataset, [config_id])
@@ -358,12 +380,33 @@ class Workspace:
         with self._run_lock(run_id):
             record = self.load_run(run_id)
             known = set(record.checkpoints)
-            new = [k for k in (result_key(dataset, c) for c in config_ids) if k not in known]
-            if new:
+            keys = [result_key(dataset, c) for c in config_ids]
+            new = [k for k in keys if k not in known]
+            retried = set(keys) & set(record.failed)
+            if new or retried:
                 record.checkpoints.extend(dict.fromkeys(new))
+                record.failed = [k for k in record.failed if k not in retried]
                 record.updated_at = _now()
                 atomic_write_yaml(self.run_path(run_id), record.to_dict())
             return record
+
+    def add_failed(self, run_id: str, dataset: str, config_ids: Sequence[str]) -> RunRecord:
+        """Record that the results ``dataset × config_ids`` failed (their manifests hold the
+        error), in one write of ``run.yaml`` (idempotent)."""
+        with self._run_lock(run_id):
+            record = self.load_run(run_id)
+            known = set(record.failed)
+            new = [k for k in (result_key(dataset, c) for c in config_ids) if k not in known]
+            if new:
+                record.failed.extend(dict.fromkeys(new))
+                record.updated_at = _now()
+                atomic_write_yaml(self.run_path(run_id), record.to_dict())
+            return record
+
+    def failed_results(self, run_id: str) -> set[str]:
+        """Keys of the run's failed results whose manifest exists."""
+        record = self.load_run(run_id)
+        return {k for k in record.failed if self.manifest_path(run_id, *k.split("/", 1)).is_file()}
 
     def completed_results(self, run_id: str) -> set[str]:
         """Checkpoint keys of the run whose manifest exists (what a resumed run skips)."""

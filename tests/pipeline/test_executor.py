@@ -489,7 +489,13 @@ def test_errors_name_the_step(corn):
     _err([{"model": {"class": "PLSDA"}}], corn, r"steps\[0\]\.model: PLSDiscriminantAnalysis is a classifier")
     _err(["GaussianNoise", pls], corn, r"steps\[0\]: GaussianNoise is an augmenter")
     _err(["DS", pls], corn, r"steps\[0\]: DirectStandardization maps slave to master")
-    _err([{"class": "PLS"}, pls], corn, r"steps\[0\]: PLSRegression is a model \(no transform\)")
+    # a bare regressor is a model step (template_forms); a predictor that is neither a
+    # regressor nor a classifier stays an operator, and has no transform
+    _err(
+        [{"class": "sklearn.mixture.GaussianMixture"}, pls],
+        corn,
+        r"steps\[0\]: GaussianMixture is a model \(no transform\)",
+    )
     _err(
         [{"y_processing": ["SNV"]}, pls],
         corn,
