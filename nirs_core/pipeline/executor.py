@@ -32,6 +32,8 @@ from nirs_core.registry import allowing
 __all__ = ["PreprocessingCache", "execute", "execute_batch", "sweep_groups"]
 
 _PLS = "nirs_core.models.pls.PLSRegression"
+# scikit-learn's, fit on the same kernel for one target (nirs_core.pipeline.sklearn_fast)
+_SK_PLS = "sklearn.cross_decomposition.PLSRegression"
 
 
 # --------------------------------------------------------------------------- entry points
@@ -145,7 +147,7 @@ def _sweep_signature(cfg: PipelineConfig) -> str | None:
         return None
     op = last["model"]
     try:
-        if resolve_class(op["class"]) is not resolve_class(_PLS):
+        if resolve_class(op["class"]) not in (resolve_class(_PLS), resolve_class(_SK_PLS)):
             return None
     except ConfigError:
         return None

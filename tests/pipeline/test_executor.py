@@ -272,8 +272,9 @@ def test_branch_graph_has_the_expected_nodes_and_edges(corn):
 def test_third_party_estimators_are_pickled_nodes_and_y_processing_inverts(corn):
     steps = [
         {"split": KFOLD},
-        {"class": "sklearn.preprocessing.StandardScaler"},
-        {"y_processing": [{"class": "sklearn.preprocessing.MinMaxScaler"}]},
+        # not StandardScaler/MinMaxScaler, whose fitted state is exported as arrays (sklearn_fast)
+        {"class": "sklearn.preprocessing.RobustScaler"},
+        {"y_processing": [{"class": "sklearn.preprocessing.MaxAbsScaler"}]},
         {"model": {"class": "sklearn.linear_model.Ridge", "params": {"alpha": 1.0}}},
     ]
     result = execute(steps, corn)
@@ -291,11 +292,11 @@ def test_third_party_estimators_are_pickled_nodes_and_y_processing_inverts(corn)
     assert np.array_equal(got.reshape(-1, 1), _refit_test_predictions(result))
     # an independent recomputation of the refit test score
     from sklearn.linear_model import Ridge
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+    from sklearn.preprocessing import MaxAbsScaler, RobustScaler
 
     Xc, yc = corn.x({"partition": "train"})[0], corn.y({"partition": "train"})
-    ss = StandardScaler().fit(Xc)
-    ys = MinMaxScaler().fit(yc)
+    ss = RobustScaler().fit(Xc)
+    ys = MaxAbsScaler().fit(yc)
     pred = ys.inverse_transform(
         Ridge(alpha=1.0)
         .fit(ss.transform(Xc), ys.transform(yc)[:, 0])

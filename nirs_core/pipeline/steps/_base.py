@@ -17,6 +17,7 @@ from sklearn.utils import get_tags
 
 from nirs_core.errors import ConfigError
 from nirs_core.graph.runtime import Node, state_to_bytes
+from nirs_core.pipeline import sklearn_fast
 from nirs_core.pipeline.cache import PreprocessingCache, processing_key
 from nirs_core.pipeline.keywords import Context, Keyword, register_keyword
 from nirs_core.pipeline.serialize import canonical_json, classify_step, from_canonical, resolve_class
@@ -442,8 +443,11 @@ def _state(est: Any, env: Env, method: str) -> tuple[str, str | None, bytes | No
     """(node kind, kernel, artefact bytes, extension, meta) of a fitted estimator: the
     ``replay_spec`` kwargs as ``.npz`` for the project's operators, cloudpickle otherwise."""
     spec = getattr(est, "replay_spec", None)
-    if spec is not None:
-        if method == "predict" and "method" in inspect.signature(spec).parameters:
+    exported = sklearn_fast.replay_spec(est) if spec is None else None  # scikit-learn's, as arrays
+    if spec is not None or exported is not None:
+        if exported is not None:
+            kernel, kwargs = exported
+        elif method == "predict" and "method" in inspect.signature(spec).parameters:
             kernel, kwargs = spec("predict")
         else:
             kernel, kwargs = spec()

@@ -14,6 +14,7 @@ from sklearn.base import is_classifier
 
 from nirs_core.errors import ConfigError
 from nirs_core.graph.runtime import state_to_bytes
+from nirs_core.pipeline import sklearn_fast
 from nirs_core.pipeline.steps._base import (
     Block,
     Env,
@@ -62,8 +63,9 @@ def inverse_y(lane: Flow, env: Env, y_pred: np.ndarray, parent: str) -> tuple[np
             y_pred.shape[0], -1
         )
         spec = getattr(ys.estimator, "inverse_replay_spec", None)
-        if spec is not None:
-            kernel, kwargs = spec()
+        exported = sklearn_fast.inverse_replay_spec(ys.estimator) if spec is None else None
+        if spec is not None or exported is not None:
+            kernel, kwargs = exported if exported is not None else spec()
             blob = state_to_bytes(kwargs) if env.record else None
             records.append(Record(node_id, "y_inverse", (parent,), ys.class_path, ys.params, kernel, blob))
         else:

@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from nirs_core.errors import ConfigError
+from nirs_core.pipeline import sklearn_fast
 from nirs_core.pipeline.keywords import Context
 from nirs_core.pipeline.steps._base import (
     Env,
@@ -40,7 +42,10 @@ def fit_model(op: dict, name: str | None, lane: Flow, env: Env, path: str, mpath
     check_model(est, env, mpath)
     _check_training_rows(lane, path, type(est).__name__)
     lane, block = model_input(lane, env)
+    est = sklearn_fast.fast_model(est, int(lane.fit.sum()), block.width, _fit_y(lane, env))
     if env.sweep is not None and path == env.sweep_path:
+        if not hasattr(est, "_replay_kwargs"):
+            raise ConfigError(f"{mpath}: {type(est).__name__} cannot share a component sweep here.")
         sets = pls_sweep(est, op, lane, block, env, name)
     else:
         est.fit(block.data(lane.fit), _fit_y(lane, env))
