@@ -412,6 +412,8 @@ class _Batch:
             "fits": stats["fits"],
             "shared_sweep": group_size if group_size > 1 else None,
         }
+        if stats.get("tuning"):
+            info["tuning"] = _tuning_info(stats["tuning"])
         if not has_cv:
             info["note"] = "no split step: the whole calibration set is one training set; cv_score is None"
         return Result(
@@ -556,6 +558,18 @@ class _Batch:
             "fits": ["refit", *folds],
         }
         return graph, artifacts
+
+
+def _tuning_info(searches: dict[str, Any]) -> dict[str, Any]:
+    """``finetune_params`` searches by ``<context>/<step path>``: the refit's best parameters
+    (the result's; by step when several model steps were tuned) and every context's trials."""
+    refit = {
+        key.split("/", 1)[1]: found["best_params"]
+        for key, found in searches.items()
+        if key.startswith("refit/")
+    }
+    best = next(iter(refit.values())) if len(refit) == 1 else refit
+    return {"best_params": best, "contexts": dict(searches)}
 
 
 def _sha256(data: bytes) -> str:

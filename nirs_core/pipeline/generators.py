@@ -37,6 +37,7 @@ from nirs_core.pipeline.serialize import (
     public_path,
 )
 from nirs_core.pipeline.template_forms import normalize_steps
+from nirs_core.pipeline.tuning import check_steps as check_tuning
 from nirs_core.registry import allowing
 
 __all__ = [
@@ -692,6 +693,7 @@ def expand(
             choices = json.loads(canonical_json(list(shared_choices)))
             if not steps:
                 raise _fail(root, f"config {index} has no steps ({_describe(choices)}).")
+            check_tuning(steps, root)  # finetune_params, before anything is computed
             short = config_hash(steps)[:ID_LENGTH]
             if short in seen:
                 first = seen[short]
