@@ -450,6 +450,17 @@ def _err(steps, ds, match):
         execute(steps, ds)
 
 
+def test_overlapping_validation_sets_pool_every_validation_prediction(corn):
+    split = {"class": "sklearn.model_selection.ShuffleSplit", "params": {"n_splits": 3, "random_state": 0}}
+    result = execute([{"split": split}, {"model": {"class": "PLS", "params": {"n_components": 3}}}], corn)
+    folds = [r for r in result.predictions if r["fold"] >= 0 and r["partition"] == "val"]
+    (pooled,) = [r for r in result.predictions if r["fold"] == -2]
+    assert result.info["split"]["overlapping"] and len(folds) == 3
+    assert len(pooled["sample"]) == sum(len(r["sample"]) for r in folds)  # once per validating fold
+    err = np.concatenate([np.ravel(r["y_pred"]) - np.ravel(r["y_true"]) for r in folds])
+    assert result.cv_score == pytest.approx(float(np.sqrt(np.mean(err**2))), rel=1e-12)
+
+
 def test_errors_name_the_step(corn):
     pls = {"model": {"class": "PLS", "params": {"n_components": 3}}}
     _err(["SNV"], corn, r"steps: the pipeline has no model step")
@@ -468,19 +479,6 @@ def test_errors_name_the_step(corn):
         [{"split": {"class": "sklearn.model_selection.GroupKFold", "params": {"n_splits": 3}}}, pls],
         corn,
         r"steps\[0\]\.split: GroupKFold failed on the calibration set",
-    )
-    _err(
-        [
-            {
-                "split": {
-                    "class": "sklearn.model_selection.ShuffleSplit",
-                    "params": {"n_splits": 3, "random_state": 0},
-                }
-            },
-            pls,
-        ],
-        corn,
-        r"steps\[0\]\.split: fold 1 validates samples already validated",
     )
     _err(
         [{"model": {"class": "sklearn.preprocessing.StandardScaler"}}],

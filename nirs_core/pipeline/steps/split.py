@@ -44,14 +44,11 @@ def _prepare_split(step: dict, path: str, env: Env, top_level: bool) -> None:
         ) from exc
     if not pairs:
         raise ConfigError(f"{path}.split: {type(splitter).__name__} made no folds.")
-    seen = np.zeros(cal.size, dtype=bool)
-    for k, (_, va) in enumerate(pairs):
-        if seen[va].any():
-            raise ConfigError(
-                f"{path}.split: fold {k} validates samples already validated by an earlier fold; pooled "
-                "out-of-fold predictions need disjoint validation sets (no repeated or shuffle-split CV)."
-            )
-        seen[va] = True
+    # validation sets may overlap (ShuffleSplit, repeated K-fold): the pooled out-of-fold row
+    # then holds a sample once per fold that validated it (its score: over all those predictions)
+    seen = np.zeros(cal.size, dtype=np.int64)
+    for _, va in pairs:
+        seen[np.unique(va)] += 1
     sample = ds.index["sample"].to_numpy()[cal]
     env.folds = [(sample[a], sample[b]) for a, b in pairs]
     env.split_info = {
@@ -60,6 +57,8 @@ def _prepare_split(step: dict, path: str, env: Env, top_level: bool) -> None:
         "n_folds": len(pairs),
         "groups": "group" if has_groups else None,
         "step": canonical_json(step),
+        "overlapping": bool((seen > 1).any()),
+        "unvalidated": int((seen == 0).sum()),
     }
 
 
