@@ -1,13 +1,18 @@
 """The 15-config sweep against nirs4all and a plain scikit-learn loop, measured in one run.
 
-    python bench/sweep.py [--dataset PATH] [--keep-venv DIR] [--cache-mb N]
-                          [--tile-rows N] [--repeats N]
+    python bench/sweep.py [--dataset PATH] [--samples N] [--keep-venv DIR] [--cache-mb N]
+                          [--tile-rows N] [--repeats N] [--skip-memory]
 
 The sweep: SNV, SavitzkyGolay(15, 2, deriv 1) or MSC, then PLSRegression(scale=False) with
 n_components 2, 6, 10, 14, 18, each config cross-validated on KFold(5, shuffle=True,
 random_state=0) of the calibration rows and refit on all of them to predict the test rows.
 The dataset defaults to ``../shared/data/corn`` beside the repository (skipped with a message
 when absent).
+``--samples N`` (default 430: a real-size set of a few hundred spectra) runs on its
+calibration spectra repeated with noise to ``N`` minus its test rows, written as a folder
+like it (``--samples 0``: the dataset as it is). The sweep is run twice, with the project's
+``PLS`` and with ``sklearn.cross_decomposition.PLSRegression`` (which the engine fits on the
+same kernel: :mod:`nirs_core.pipeline.sklearn_fast`), each against nirs4all in the same run.
 
 nirs4all 1.4.10 is installed by this script into its own virtual environment (a temporary
 folder, or ``--keep-venv DIR``, reused when it already holds that version) with ``pip``;
@@ -97,6 +102,10 @@ pipeline:
     param: n_components
     _range_: [2, 18, 4]
 """
+TEMPLATE_SK = TEMPLATE.replace("name: bench_sweep", "name: bench_sweep_sklearn").replace(
+    "class: PLS\n", "class: sklearn.cross_decomposition.PLSRegression\n"
+)
+assert TEMPLATE_SK != TEMPLATE
 N4A_TIMEOUT = 300
 
 
@@ -375,6 +384,108 @@ def measure_memory(dataset: Path, template: Path, tile_rows: int, cache_bytes: i
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _memory_section(args, dataset: Path, template: Path) -> None:
+    from nirs_core.pipeline.cache import PreprocessingCache
+
+    print("\n3. Peak memory of the engine's sweep (execute_batch), child process: peak RSS (VmHWM, and a 2 ms "
+          "sampler) above the RSS after imports")  # fmt: skip
+    print(f"   {'dataset':<22} {'spectra':>9} {'cache bound':>11} {'peak-base':>10} {'× spectra':>9} "
+          f"{'sweep only':>10} {'× spectra':>9} {'cache peak':>10} {'hit/miss/evict':>15} {'time':>8}  target < 3×")  # fmt: skip
+    small = int(args.cache_mb * 2**20)
+    default_bytes = PreprocessingCache().max_bytes
+    cases = [(0, default_bytes), (0, small), (args.tile_rows, default_bytes), (args.tile_rows, small)]
+    reset_ok = True
+    for rows_, bound in cases:
+        m = measure_memory(dataset, template, rows_, bound)
+        name = f"{dataset.name} tiled" if rows_ else dataset.name
+        if "error" in m:
+            print(f"   {name:<22} failed:\n{m['error']}")
+            continue
+        reset_ok &= m["peak_reset"]
+        shape = f"{m['shape'][0]}×{m['shape'][1]}"
+        above = m["peak"] - m["baseline"]
+        sweep = m["peak"] - m["with_data"]
+        c = m["cache"]
+        ratio = above / m["dataset_bytes"]
+        print(f"   {name + ' ' + shape:<22} {fmt_bytes(m['dataset_bytes']):>9} {fmt_bytes(bound):>11} "
+              f"{fmt_bytes(above):>10} {ratio:>8.1f}× {fmt_bytes(sweep):>10} "
+              f"{sweep / m['dataset_bytes']:>8.1f}× {fmt_bytes(c['peak_bytes']):>10} "
+              f"{str(c['hits']) + '/' + str(c['misses']) + '/' + str(c['evictions']):>15} {fmt_s(m['seconds']):>8}  "
+              f"{verdict(ratio, ratio < 3)}")  # fmt: skip
+    print("   peak-base: the sweep's peak above the interpreter's RSS after imports (dataset included);")
+    print(
+        "   sweep only: above the RSS once the dataset is loaded; cache peak: largest bytes the cache held."
+    )
+    if not reset_ok:
+        print("   (/proc/self/clear_refs was not writable: the peak includes the imports' own peak)")
+
+
+def _scores_section(run_result, run_result_sk, sk_scores, n4a, Xcal) -> None:
+    # 4. sanity: RMSECV
+    ours_scores, ours_scores_sk = {}, {}
+    for r in run_result.results:
+        ours_scores[label(r["config"])] = {"rmsecv": r["cv_score"], "rmsep": r["test_score"]}
+    for r in run_result_sk.results:
+        ours_scores_sk[label(r["config"])] = {"rmsecv": r["cv_score"], "rmsep": r["test_score"]}
+    n4a_scores = {}
+    if n4a:
+        for c in n4a["configs"]:
+            n4a_scores[c["preprocessing"], c["n_components"]] = {"rmsecv": c["rmsecv"]}
+
+    def best(scores):
+        key = min(scores, key=lambda k: scores[k]["rmsecv"])
+        return key, scores[key]
+
+    print("\n4. RMSECV (pooled out-of-fold RMSE) of each tool's best config")
+    print(f"   {'tool':<40} {'best config':<20} {'RMSECV':>10} {'RMSEP':>10}")
+    for tool, scores in (
+        ("nirs_core", ours_scores),
+        ("nirs_core, sklearn PLSRegression", ours_scores_sk),
+        ("scikit-learn loop", sk_scores),
+    ):
+        (prep, nc), s = best(scores)
+        rmsep = "-" if s.get("rmsep") is None else f"{s['rmsep']:.6f}"
+        print(f"   {tool:<40} {prep + f' PLS-{nc}':<20} {s['rmsecv']:>10.6f} {rmsep:>10}")
+    if n4a_scores:
+        (prep, nc), s = best(n4a_scores)
+        sel = n4a["selected"] or {}
+        print(f"   {'nirs4all (from its out-of-fold entries)':<40} {prep + f' PLS-{nc}':<20} {s['rmsecv']:>10.6f} "
+              f"{sel.get('rmsep', float('nan')):>10.6f}")  # fmt: skip
+        if sel:
+            chosen = f"{sel.get('preprocessing')} PLS-{sel.get('n_components')}"
+            print(f"   {'nirs4all (its refit selection, reported)':<40} {chosen:<20} "
+                  f"{sel['reported_rmsecv']:>10.6f} {sel['rmsep']:>10.6f}")  # fmt: skip
+    others = (
+        ("scikit-learn loop", sk_scores),
+        ("nirs4all", n4a_scores),
+        ("itself, sklearn PLSRegression", ours_scores_sk),
+    )
+    for other, scores in others:
+        common = [k for k in ours_scores if k in scores]
+        if not common:
+            continue
+        rel = [abs(ours_scores[k]["rmsecv"] - scores[k]["rmsecv"]) / scores[k]["rmsecv"] for k in common]
+        worst = common[int(np.argmax(rel))]
+        print(f"   nirs_core vs {other}: RMSECV of {len(common)} configs differ by at most "
+              f"{max(rel):.1e} relative ({worst[0]} PLS-{worst[1]}), median {np.median(rel):.1e}")  # fmt: skip
+    if n4a:
+        from sklearn.model_selection import KFold
+
+        splitter = KFold(N_SPLITS, shuffle=True, random_state=RANDOM_STATE)
+        sk_folds = [sorted(int(i) for i in val) for _, val in splitter.split(Xcal)]
+        same = n4a["folds"] is not None and n4a["folds"] == sk_folds
+        print("   nirs4all's validation folds " + ("equal" if same else "DIFFER from")
+              + f" scikit-learn's KFold(5, shuffle, random_state 0) on the {len(Xcal)} calibration rows;")  # fmt: skip
+        print(
+            "   differences then come from the algorithms alone (PLS implementation, its conditioning at high"
+        )
+        print("   n_components on ~48 training rows; Savitzky-Golay coefficients) rather than from the folds."
+              if same else "   the scores differ partly because the folds do.")  # fmt: skip
+        print(
+            "   nirs4all refits only its selected config (RMSEP of that one); nirs_core and the loop refit all 15."
+        )
+
+
 # ------------------------------------------------------------------------------- the bench
 
 
@@ -385,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-mb", type=float, default=1.0, help="small cache bound, MB (default 1)")
     parser.add_argument("--tile-rows", type=int, default=20_000, help="rows of the tiled dataset")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds after the warm-up")
+    parser.add_argument("--samples", type=int, default=430,
+                        help="tile the calibration spectra to this many samples (0: as they are)")  # fmt: skip
+    parser.add_argument("--skip-memory", action="store_true", help="skip the peak-memory section")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -407,12 +521,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         template = tmp / "sweep.yaml"
         template.write_text(TEMPLATE, encoding="utf-8")
+        template_sk = tmp / "sweep_sklearn.yaml"
+        template_sk.write_text(TEMPLATE_SK, encoding="utf-8")
+        if args.samples:
+            from _tiled import write_cal_val
+
+            seed = load(dataset)
+            n_test = len(seed.y({"partition": "test"}))
+            if args.samples <= n_test:
+                sys.exit(f"--samples {args.samples}: must exceed the dataset's {n_test} test samples")
+            tiled = tiled_dataset(seed, args.samples - n_test)
+            dataset = write_cal_val(tiled, tmp / f"{dataset.name}{args.samples}")
         ds = load(dataset)
         Xcal = np.ascontiguousarray(ds.x({"partition": "train"}, src_concat=True)[0], dtype=np.float64)
         ycal = np.asarray(ds.y({"partition": "train"}), dtype=np.float64).ravel()
         Xtest = np.ascontiguousarray(ds.x({"partition": "test"}, src_concat=True)[0], dtype=np.float64)
         ytest = np.asarray(ds.y({"partition": "test"}), dtype=np.float64).ravel()
         configs = expand(load_template(template))
+        configs_sk = expand(load_template(template_sk))
         spectra_bytes = ds.x(src_concat=True)[0].nbytes
 
         print("bench/sweep.py: 15 configs = (SNV | SavitzkyGolay(15, 2, deriv 1) | MSC) × "
@@ -444,6 +570,13 @@ def main(argv: list[str] | None = None) -> int:
         def ours_engine():
             return execute_batch(configs, ds, cache=PreprocessingCache())
 
+        def ours_run_sk():
+            return nirs_core.run(templates=[str(template_sk)], datasets=[str(dataset)],
+                                 workspace=tmp / "ours_inproc" / str(next(counter)), progress=False)  # fmt: skip
+
+        def ours_engine_sk():
+            return execute_batch(configs_sk, ds, cache=PreprocessingCache())
+
         def sklearn_loop():
             return sklearn_sweep(Xcal, ycal, Xtest, ytest)
 
@@ -457,10 +590,18 @@ def main(argv: list[str] | None = None) -> int:
                 n4a_note, server = str(exc), None
 
         times = best_of(
-            {"run": ours_run, "engine": ours_engine, "sklearn": sklearn_loop, "nirs4all": n4a_run},
+            {
+                "run": ours_run,
+                "engine": ours_engine,
+                "run_sk": ours_run_sk,
+                "engine_sk": ours_engine_sk,
+                "sklearn": sklearn_loop,
+                "nirs4all": n4a_run,
+            },
             args.repeats,
         )
         run_result = ours_run()
+        run_result_sk = ours_run_sk()
         sk_scores = sklearn_loop()
         n4a = None
         if server is not None:
@@ -489,6 +630,9 @@ def main(argv: list[str] | None = None) -> int:
                 times["engine"],
                 "> 1×",
             ),
+            ("nirs_core.run, template naming sklearn's PLSRegression", times["run_sk"], None, ""),
+            ("nirs4all.run vs that run", n4a_warm, times["run_sk"], "≥ 20×"),
+            ("execute_batch, sklearn's PLSRegression (our kernel)", times["engine_sk"], None, ""),
             ("nirs4all.run vs execute_batch (engine alone)", n4a_warm, times["engine"], ""),
             ("scikit-learn loop vs nirs_core.run (storage included)", times["sklearn"], times["run"], ""),
         ]
@@ -527,7 +671,15 @@ def main(argv: list[str] | None = None) -> int:
             if out.returncode != 0 and not proc_notes:
                 proc_notes.append(f"nirs4all script failed (exit {out.returncode}):\n{tail(out.stderr)}")
 
-        contenders = {"ours": ours_process}
+        def ours_process_sk():
+            ws = tmp / "ours_proc" / str(next(counter))
+            out = subprocess.run([*ours_cmd, "run", str(template_sk), "--data", str(dataset), "--workspace",
+                                  str(ws), "--json", "--no-progress"], capture_output=True, text=True)  # fmt: skip
+            if out.returncode != 0:
+                raise RuntimeError(f"nirs run failed (exit {out.returncode}):\n{tail(out.stderr)}")
+            return json.loads(out.stdout)
+
+        contenders = {"ours": ours_process, "ours_sk": ours_process_sk}
         if n4a_python is not None:
             contenders["nirs4all"] = n4a_process
         try:
@@ -541,100 +693,31 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"   {'nirs run TEMPLATE --data PATH --workspace DIR --json':<58} {fmt_s(proc_times.get('ours')):>10}"
         )
+        print(
+            f"   {'the same, template naming sklearn PLSRegression':<58} {fmt_s(proc_times.get('ours_sk')):>10}"
+        )
         if "nirs4all" in proc_times and "ours" in proc_times:
-            ratio = proc_times["nirs4all"] / proc_times["ours"]
             print(f"   {'python bench/_nirs4all_sweep.py (nirs4all venv, 1 run)':<58} "
-                  f"{fmt_s(proc_times['nirs4all']):>10} {ratio:>14.2f}×  ≥ 10× {verdict(ratio, ratio >= 10)}")  # fmt: skip
+                  f"{fmt_s(proc_times['nirs4all']):>10}")  # fmt: skip
+            for key, what in (
+                ("ours", "vs nirs run, our PLS"),
+                ("ours_sk", "vs nirs run, sklearn PLSRegression"),
+            ):
+                if key in proc_times:
+                    ratio = proc_times["nirs4all"] / proc_times[key]
+                    print(f"   {'   nirs4all ' + what:<58} {'':>10} {ratio:>14.2f}×  ≥ 10× "
+                          f"{verdict(ratio, ratio >= 10)}")  # fmt: skip
         else:
             print(f"   nirs4all skipped: {n4a_note or 'see above'}")
         for note in proc_notes:
             print(f"   {note}")
 
         # 3. peak memory
-        print("\n3. Peak memory of the engine's sweep (execute_batch), child process: peak RSS (VmHWM, and a 2 ms "
-              "sampler) above the RSS after imports")  # fmt: skip
-        print(f"   {'dataset':<22} {'spectra':>9} {'cache bound':>11} {'peak-base':>10} {'× spectra':>9} "
-              f"{'sweep only':>10} {'× spectra':>9} {'cache peak':>10} {'hit/miss/evict':>15} {'time':>8}  target < 3×")  # fmt: skip
-        small = int(args.cache_mb * 2**20)
-        default_bytes = PreprocessingCache().max_bytes
-        cases = [(0, default_bytes), (0, small), (args.tile_rows, default_bytes), (args.tile_rows, small)]
-        reset_ok = True
-        for rows_, bound in cases:
-            m = measure_memory(dataset, template, rows_, bound)
-            name = f"{dataset.name} tiled" if rows_ else dataset.name
-            if "error" in m:
-                print(f"   {name:<22} failed:\n{m['error']}")
-                continue
-            reset_ok &= m["peak_reset"]
-            shape = f"{m['shape'][0]}×{m['shape'][1]}"
-            above = m["peak"] - m["baseline"]
-            sweep = m["peak"] - m["with_data"]
-            c = m["cache"]
-            ratio = above / m["dataset_bytes"]
-            print(f"   {name + ' ' + shape:<22} {fmt_bytes(m['dataset_bytes']):>9} {fmt_bytes(bound):>11} "
-                  f"{fmt_bytes(above):>10} {ratio:>8.1f}× {fmt_bytes(sweep):>10} "
-                  f"{sweep / m['dataset_bytes']:>8.1f}× {fmt_bytes(c['peak_bytes']):>10} "
-                  f"{str(c['hits']) + '/' + str(c['misses']) + '/' + str(c['evictions']):>15} {fmt_s(m['seconds']):>8}  "
-                  f"{verdict(ratio, ratio < 3)}")  # fmt: skip
-        print("   peak-base: the sweep's peak above the interpreter's RSS after imports (dataset included);")
-        print(
-            "   sweep only: above the RSS once the dataset is loaded; cache peak: largest bytes the cache held."
-        )
-        if not reset_ok:
-            print("   (/proc/self/clear_refs was not writable: the peak includes the imports' own peak)")
-
-        # 4. sanity: RMSECV
-        ours_scores = {}
-        for r in run_result.results:
-            ours_scores[label(r["config"])] = {"rmsecv": r["cv_score"], "rmsep": r["test_score"]}
-        n4a_scores = {}
-        if n4a:
-            for c in n4a["configs"]:
-                n4a_scores[c["preprocessing"], c["n_components"]] = {"rmsecv": c["rmsecv"]}
-
-        def best(scores):
-            key = min(scores, key=lambda k: scores[k]["rmsecv"])
-            return key, scores[key]
-
-        print("\n4. RMSECV (pooled out-of-fold RMSE) of each tool's best config")
-        print(f"   {'tool':<40} {'best config':<20} {'RMSECV':>10} {'RMSEP':>10}")
-        for tool, scores in (("nirs_core", ours_scores), ("scikit-learn loop", sk_scores)):
-            (prep, nc), s = best(scores)
-            rmsep = "-" if s.get("rmsep") is None else f"{s['rmsep']:.6f}"
-            print(f"   {tool:<40} {prep + f' PLS-{nc}':<20} {s['rmsecv']:>10.6f} {rmsep:>10}")
-        if n4a_scores:
-            (prep, nc), s = best(n4a_scores)
-            sel = n4a["selected"] or {}
-            print(f"   {'nirs4all (from its out-of-fold entries)':<40} {prep + f' PLS-{nc}':<20} {s['rmsecv']:>10.6f} "
-                  f"{sel.get('rmsep', float('nan')):>10.6f}")  # fmt: skip
-            if sel:
-                chosen = f"{sel.get('preprocessing')} PLS-{sel.get('n_components')}"
-                print(f"   {'nirs4all (its refit selection, reported)':<40} {chosen:<20} "
-                      f"{sel['reported_rmsecv']:>10.6f} {sel['rmsep']:>10.6f}")  # fmt: skip
-        for other, scores in (("scikit-learn loop", sk_scores), ("nirs4all", n4a_scores)):
-            common = [k for k in ours_scores if k in scores]
-            if not common:
-                continue
-            rel = [abs(ours_scores[k]["rmsecv"] - scores[k]["rmsecv"]) / scores[k]["rmsecv"] for k in common]
-            worst = common[int(np.argmax(rel))]
-            print(f"   nirs_core vs {other}: RMSECV of {len(common)} configs differ by at most "
-                  f"{max(rel):.1e} relative ({worst[0]} PLS-{worst[1]}), median {np.median(rel):.1e}")  # fmt: skip
-        if n4a:
-            from sklearn.model_selection import KFold
-
-            splitter = KFold(N_SPLITS, shuffle=True, random_state=RANDOM_STATE)
-            sk_folds = [sorted(int(i) for i in val) for _, val in splitter.split(Xcal)]
-            same = n4a["folds"] is not None and n4a["folds"] == sk_folds
-            print("   nirs4all's validation folds " + ("equal" if same else "DIFFER from")
-                  + f" scikit-learn's KFold(5, shuffle, random_state 0) on the {len(Xcal)} calibration rows;")  # fmt: skip
-            print(
-                "   differences then come from the algorithms alone (PLS implementation, its conditioning at high"
-            )
-            print("   n_components on ~48 training rows; Savitzky-Golay coefficients) rather than from the folds."
-                  if same else "   the scores differ partly because the folds do.")  # fmt: skip
-            print(
-                "   nirs4all refits only its selected config (RMSEP of that one); nirs_core and the loop refit all 15."
-            )
+        if args.skip_memory:
+            print("\n3. Peak memory: skipped (--skip-memory)")
+        else:
+            _memory_section(args, dataset, template)
+        _scores_section(run_result, run_result_sk, sk_scores, n4a, Xcal)
         return 0
     finally:
         if server is not None:

@@ -33,7 +33,10 @@ __all__ = ["PreprocessingCache", "execute", "execute_batch", "sweep_groups"]
 
 _PLS = "nirs_core.models.pls.PLSRegression"
 # scikit-learn's, fit on the same kernel for one target (nirs_core.pipeline.sklearn_fast)
-_SK_PLS = "sklearn.cross_decomposition.PLSRegression"
+_SK_PLS_PATHS = (
+    "sklearn.cross_decomposition.PLSRegression",
+    "sklearn.cross_decomposition._pls.PLSRegression",
+)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -147,7 +150,9 @@ def _sweep_signature(cfg: PipelineConfig) -> str | None:
         return None
     op = last["model"]
     try:
-        if resolve_class(op["class"]) not in (resolve_class(_PLS), resolve_class(_SK_PLS)):
+        cls = resolve_class(op["class"])
+        # scikit-learn's by name: resolving it would import sklearn.cross_decomposition
+        if cls is not resolve_class(_PLS) and f"{cls.__module__}.{cls.__name__}" not in _SK_PLS_PATHS:
             return None
     except ConfigError:
         return None
