@@ -187,7 +187,8 @@ def _cmd_workspace_summary(args: argparse.Namespace) -> int:
     print(f"workspace {summary['root']}")
     print(f"  runs: {runs['total']} ({by_status})")
     print(f"  datasets: {datasets['total']} registered")
-    print(f"  results: {summary['results']}")
+    failed = summary.get("failed_results", 0)
+    print(f"  results: {summary['results']}" + (f" ({failed} failed)" if failed else ""))
     print(f"  artifacts: {summary['artifacts']['count']} files, {summary['artifacts']['bytes']} bytes")
     for name, info in summary["predictions"].items():
         print(f"  predictions/{name}.parquet: {info['rows']} rows, {info['configs']} configs")

@@ -140,7 +140,9 @@ def test_write_bundle_refuses_what_it_cannot_bundle(parts, tmp_path, monkeypatch
         write_bundle({"graph": {}, "artifacts": {}}, out, key=KEY)
     with pytest.raises(ConfigError, match="expected 'artifacts' to map file names to bytes; got list"):
         write_bundle({"graph": parts["graph"], "artifacts": []}, out, key=KEY)
-    with pytest.raises(ConfigError, match="datasheet must be False, a built datasheet mapping or a datasheet builder"):
+    with pytest.raises(
+        ConfigError, match="datasheet must be False, a built datasheet mapping or a datasheet builder"
+    ):
         write_bundle(parts, out, key=KEY, datasheet="yes")
     bare = dict(parts, graph=RuntimeGraph.from_json(parts["graph"].to_json()))
     bare["graph"].inputs = []

@@ -148,5 +148,7 @@ def test_datasheet_without_dataset_or_plots(corn_arrays):
 
 
 def test_replay_never_imports_matplotlib():
-    code = "import sys, nirs_core.graph.replay, nirs_core.store.bundle; assert 'matplotlib' not in sys.modules"
+    code = (
+        "import sys, nirs_core.graph.replay, nirs_core.store.bundle; assert 'matplotlib' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -545,6 +545,7 @@ class Workspace:
                 "by_status": dict(sorted(Counter(e.status for e in entries).items())),
             },
             "results": sum(1 for _ in self.runs_dir.glob("*/results/*/*/manifest.yaml")),
+            "failed_results": sum(len(r.failed) for r in runs),
             "artifacts": {"count": len(artifacts), "bytes": sum(p.stat().st_size for p in artifacts)},
             "predictions": predictions,
         }

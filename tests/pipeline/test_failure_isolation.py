@@ -143,3 +143,39 @@ def test_nirs_run_exits_0_and_says_how_many_failed_and_strict_fails(tmp_path, co
         cwd=tmp_path,
     )
     assert strict.returncode == 1 and "--strict: exit status 1" in strict.stderr
+
+
+def test_nirs_resume_retry_failed_and_a_long_list_of_failures(tmp_path, corn_path):
+    import yaml
+
+    template = tmp_path / "all_fail.yaml"
+    body = _template(110)
+    body["pipeline"][2]["_range_"] = [50, 110, 10]  # 7 counts, all above the 47 a fold allows
+    body["pipeline"][1] = "SNV"
+    template.write_text(yaml.safe_dump(body))
+    done = _cli(
+        "run",
+        str(template),
+        "--data",
+        str(corn_path),
+        "--workspace",
+        "ws",
+        "--no-progress",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "7 of 7 results failed" in done.stderr and "… and 2 more" in done.stderr
+    import json
+
+    run_id = json.loads(done.stdout)["run_id"]
+    again = _cli(
+        "resume", run_id, "--workspace", "ws", "--no-progress", "--retry-failed", "--strict", cwd=tmp_path
+    )
+    assert again.returncode == 1 and "7 of 7 results failed" in again.stderr
+    record = Workspace(tmp_path / "ws").load_run(run_id)
+    assert record.status == "completed" and len(record.failed) == 7
+    summary = _cli("workspace", "summary", "ws", cwd=tmp_path)
+    assert "results: 7 (7 failed)" in summary.stdout
+    assert Workspace(tmp_path / "ws").summary()["failed_results"] == 7
+    assert [h["status"] for h in record.history][-3:] == ["paused", "running", "completed"]
