@@ -279,7 +279,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import csv
     import io
 
-    from nirs_core.graph.replay import prepare_input, replay
+    from nirs_core.graph.replay import prepare_input, replay_table
     from nirs_core.store._atomic import atomic_write_text
     from nirs_core.store.bundle import open_bundle
 
@@ -289,22 +289,28 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"nirs predict: error: {exc}", file=sys.stderr)
         return 2
     prepared = prepare_input(bundle, args.data, resample=args.resample)
-    values = replay(bundle, prepared.sources)
-    targets = bundle.targets or [f"y{k}" for k in range(values.shape[1])]
-    header = ([prepared.sample_column] if prepared.sample is not None else []) + targets
+    columns = replay_table(bundle, prepared.sources, coverage=args.coverage)
+    targets = bundle.targets or ["y"]
+    header = ([prepared.sample_column] if prepared.sample is not None else []) + list(columns)
+    arrays = [columns[name].tolist() for name in columns]
+    n = len(arrays[0])
     ids = prepared.sample.tolist() if prepared.sample is not None else None  # str, int or float each
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header)
-    for i, row in enumerate(values.tolist()):
-        writer.writerow(([_format_cell(ids[i])] if ids is not None else []) + [_format_cell(v) for v in row])
+    for i in range(n):
+        writer.writerow(([_format_cell(ids[i])] if ids is not None else []) + [_format_cell(a[i]) for a in arrays])
     if args.output == "-":
         sys.stdout.write(text.getvalue())
     else:  # the whole file or nothing: a failure leaves the previous output as it was
         atomic_write_text(args.output, text.getvalue())
     if args.output != "-":
         note = " (resampled onto the training axis)" if prepared.resampled else ""
-        print(f"{values.shape[0]} prediction(s) of {', '.join(targets)} written to {args.output}{note}")
+        outside = int(n - sum(columns["in_domain"].tolist()))
+        print(
+            f"{n} prediction(s) of {', '.join(targets)} written to {args.output}{note}; "
+            f"{outside} outside the model's domain (in_domain false)"
+        )
     return 0
 
 
@@ -513,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--resample", action="store_true", help="interpolate spectra onto the training axis when it differs"
+    )
+    predict.add_argument(
+        "--coverage", type=float, metavar="P", help="coverage of the prediction interval (default: 0.9)"
     )
     _add_key_options(predict)
     _add_trust_option(predict)

@@ -96,8 +96,8 @@ def test_cli_predict_in_a_fresh_process_equals_the_training_test_predictions(tra
     done = _nirs("predict", trained["bundle"], trained["corn"] / "Xval.csv", "-o", out, home=trained["root"])
     assert done.returncode == 0, done.stderr
     lines = out.read_text().splitlines()
-    assert lines[0] == "oil" and len(lines) == 21
-    got = np.array([float(v) for v in lines[1:]])
+    assert lines[0] == "oil,oil_lower,oil_upper,t2,t2_limit,q,q_limit,leverage,in_domain" and len(lines) == 21
+    got = np.array([float(v.split(",")[0]) for v in lines[1:]])
     assert np.array_equal(got, stored)
 
 
@@ -106,7 +106,7 @@ def test_cli_predict_on_the_folder_gives_every_partition_in_file_order(trained):
     assert main(["predict", str(trained["bundle"]), str(trained["corn"]), "-o", str(out)]) == 2  # no key here
     done = _nirs("predict", trained["bundle"], trained["corn"], "-o", out, home=trained["root"])
     assert done.returncode == 0, done.stderr
-    values = np.loadtxt(out, delimiter=",", skiprows=1)
+    values = np.loadtxt(out, delimiter=",", skiprows=1, usecols=0)
     stored, _ = _stored_test_predictions(trained["workspace"])
     assert values.shape == (80,) and np.array_equal(values[60:], stored)
 
@@ -223,4 +223,4 @@ def test_cli_train_unsigned_ensemble_with_a_key_file(tmp_path, capsys, monkeypat
     capsys.readouterr()
     assert main(["predict", str(unsigned), str(corn / "Xval.csv"), "--trust-unsigned"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "oil" and len(lines) == 21
+    assert lines[0] == "oil,oil_lower,oil_upper,t2,t2_limit,q,q_limit,leverage,in_domain" and len(lines) == 21

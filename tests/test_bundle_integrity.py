@@ -33,7 +33,7 @@ def _refused(path, marker, corn_arrays, match, **kwargs):
     with pytest.raises(BundleIntegrityError, match=match):
         verify_bundle(path, **kwargs)
     with pytest.raises(BundleIntegrityError, match=match):
-        predict(path, corn_arrays["Xval"], **kwargs)
+        predict(path, corn_arrays["Xval"], **kwargs, values_only=True)
     assert not marker.exists(), "the pickle was loaded before the bundle was verified"
 
 
@@ -43,10 +43,10 @@ def test_control_the_payload_fires_once_the_bundle_is_accepted(evil, corn_arrays
     assert not marker.exists()
     # a valid signature is not consent to run code: without allow_pickle nothing is unpickled
     with pytest.raises(BundleIntegrityError, match=r"unpickling runs code from the file.*--allow-pickle"):
-        predict(path, corn_arrays["Xval"], key=KEY)
+        predict(path, corn_arrays["Xval"], key=KEY, values_only=True)
     assert not marker.exists()
     with pytest.raises(AttributeError):  # the "estimator" is whatever write_text returned
-        predict(path, corn_arrays["Xval"], key=KEY, allow_pickle=True)
+        predict(path, corn_arrays["Xval"], key=KEY, allow_pickle=True, values_only=True)
     assert marker.read_text() == "unpickled!"
 
 

@@ -28,17 +28,17 @@ def project(corn_arrays, tmp_path_factory):
 
 def test_replay_equals_the_estimators_bit_for_bit(project, corn_arrays):
     path, parts = project
-    got = predict(path, corn_arrays["Xval"], key=KEY)
+    got = predict(path, corn_arrays["Xval"], key=KEY, values_only=True)
     assert got.shape == (20, 1) and got.dtype == np.float64
     assert np.array_equal(got[:, 0], parts["expected"])
-    one = predict(path, corn_arrays["Xval"][3], key=KEY)  # a 1-D array is one spectrum
+    one = predict(path, corn_arrays["Xval"][3], key=KEY, values_only=True)  # a 1-D array is one spectrum
     assert one.shape == (1, 1)
 
 
 def test_fold_ensemble_is_the_mean_of_the_fold_models(project, corn_arrays, tmp_path):
     _, parts = project
     path = write_bundle(parts, tmp_path / "e.zip", key=KEY, fits="ensemble", datasheet=False)
-    got = predict(path, corn_arrays["Xval"], key=KEY)
+    got = predict(path, corn_arrays["Xval"], key=KEY, values_only=True)
     np.testing.assert_allclose(got[:, 0], parts["expected_ensemble"], rtol=0, atol=1e-12)
 
 
@@ -46,7 +46,7 @@ def test_third_party_pickled_step_replays_after_verification(corn_arrays, tmp_pa
     parts = corn_parts(corn_arrays, pickled=True)
     path = write_bundle(parts, tmp_path / "s.zip", key=KEY, datasheet=False)
     assert np.array_equal(
-        predict(path, corn_arrays["Xval"], key=KEY, allow_pickle=True)[:, 0], parts["expected"]
+        predict(path, corn_arrays["Xval"], key=KEY, allow_pickle=True, values_only=True)[:, 0], parts["expected"]
     )
 
 
@@ -55,8 +55,8 @@ def test_project_bundle_replays_without_scikit_learn(project, corn_arrays, tmp_p
     np.save(tmp_path / "x.npy", corn_arrays["Xval"])
     code = (
         "import sys, numpy as np, nirs_core\n"
-        f"p = nirs_core.predict({str(path)!r}, np.load({str(tmp_path / 'x.npy')!r}), key={KEY!r})\n"
-        f"q = nirs_core.predict({str(path)!r}, {str(corn_arrays_path('Xval.csv'))!r}, key={KEY!r})\n"
+        f"p = nirs_core.predict({str(path)!r}, np.load({str(tmp_path / 'x.npy')!r}), key={KEY!r}, values_only=True)\n"
+        f"q = nirs_core.predict({str(path)!r}, {str(corn_arrays_path('Xval.csv'))!r}, key={KEY!r}, values_only=True)\n"
         "np.save(sys.argv[1], np.stack([p, q]))\n"
         "bad = [m for m in ('sklearn', 'polars', 'matplotlib', 'pickle_marker') if m in sys.modules]\n"
         "assert not bad, bad\n"
@@ -94,9 +94,9 @@ def test_dataset_input_and_sample_ids(project, corn_arrays, tmp_path):
     bundle = open_bundle(path, key=KEY)
     prepared = prepare_input(bundle, csv)
     assert prepared.sample_column == "sample_id" and list(prepared.sample[:2]) == ["S000", "S001"]
-    assert np.array_equal(predict(bundle, csv)[:, 0], parts["expected"])
+    assert np.array_equal(predict(bundle, csv, values_only=True)[:, 0], parts["expected"])
     ds = SpectroDataset.from_arrays(corn_arrays["Xval"], wavelengths=wl, units="nm")
-    assert np.array_equal(predict(bundle, ds)[:, 0], parts["expected"])
+    assert np.array_equal(predict(bundle, ds, values_only=True)[:, 0], parts["expected"])
 
 
 def test_wrong_wavelength_axis_is_refused_with_how_it_differs(project, corn_arrays):
@@ -109,15 +109,15 @@ def test_wrong_wavelength_axis_is_refused_with_how_it_differs(project, corn_arra
         match=r"wavelength axis differs from the training axis: range 1101–2499 nm instead of 1100–2498 nm; "
         r"first differing position 1: 1101 instead of 1100\. Pass resample=True",
     ):
-        predict(bundle, shifted)
+        predict(bundle, shifted, values_only=True)
     shorter = SpectroDataset.from_arrays(corn_arrays["Xval"][:, :-5], wavelengths=wl[:-5], units="nm")
     with pytest.raises(
         DataError, match=r"695 wavelengths instead of 700; range 1100–2488 nm .*first 695 values agree"
     ):
-        predict(bundle, shorter)
+        predict(bundle, shorter, values_only=True)
     other_unit = SpectroDataset.from_arrays(corn_arrays["Xval"], wavelengths=wl, units="cm-1")
     with pytest.raises(DataError, match="the wavelength unit is 'cm-1'; the bundle was trained on 'nm'"):
-        predict(bundle, other_unit)
+        predict(bundle, other_unit, values_only=True)
 
 
 def test_resample_interpolates_onto_the_training_axis(project, corn_arrays):
@@ -127,13 +127,13 @@ def test_resample_interpolates_onto_the_training_axis(project, corn_arrays):
     fine = np.arange(1090.0, 2510.0, 1.0)
     X_fine = np.stack([np.interp(fine, wl, x) for x in corn_arrays["Xval"]])  # exact at the old points
     ds = SpectroDataset.from_arrays(X_fine, wavelengths=fine, units="nm")
-    got = predict(bundle, ds, resample=True)
+    got = predict(bundle, ds, resample=True, values_only=True)
     np.testing.assert_allclose(got[:, 0], parts["expected"], rtol=0, atol=1e-9)
     descending = SpectroDataset.from_arrays(X_fine[:, ::-1].copy(), wavelengths=fine[::-1].copy(), units="nm")
-    np.testing.assert_allclose(predict(bundle, descending, resample=True), got, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(predict(bundle, descending, resample=True, values_only=True), got, rtol=0, atol=1e-12)
     narrow = SpectroDataset.from_arrays(corn_arrays["Xval"][:, 5:], wavelengths=wl[5:], units="nm")
     with pytest.raises(DataError, match=r"covers only 1110–2498 and extrapolation is refused"):
-        predict(bundle, narrow, resample=True)
+        predict(bundle, narrow, resample=True, values_only=True)
 
 
 def test_wrong_number_of_columns_or_sources(project, corn_arrays):
@@ -142,23 +142,23 @@ def test_wrong_number_of_columns_or_sources(project, corn_arrays):
     with pytest.raises(
         DataError, match=r"source 0 \('X'\): expected 700 columns \(one per training wavelength\); got 699"
     ):
-        predict(bundle, corn_arrays["Xval"][:, 1:])
+        predict(bundle, corn_arrays["Xval"][:, 1:], values_only=True)
     with pytest.raises(DataError, match=r"got 2 source array\(s\); the bundle expects 1"):
-        predict(bundle, [corn_arrays["Xval"], corn_arrays["Xval"]])
+        predict(bundle, [corn_arrays["Xval"], corn_arrays["Xval"]], values_only=True)
     with pytest.raises(
         DataError, match=r"expected a 2-D array \(spectra × wavelengths\); got shape \(2, 3, 700\)"
     ):
-        predict(bundle, np.zeros((2, 3, 700)))
+        predict(bundle, np.zeros((2, 3, 700)), values_only=True)
     with pytest.raises(DataError, match="expected numbers; got an array of dtype <U1"):
-        predict(bundle, np.full((2, 700), "a"))
+        predict(bundle, np.full((2, 700), "a"), values_only=True)
     with pytest.raises(
         DataError,
         match="expected spectra as a numpy array, a list of arrays, a SpectroDataset or a path; got int",
     ):
-        predict(bundle, 3)
+        predict(bundle, 3, values_only=True)
     two = SpectroDataset.from_arrays([corn_arrays["Xval"], corn_arrays["Xval"][:, :3]])
     with pytest.raises(DataError, match=r"2 source\(s\) \['source_0', 'source_1'\]; the bundle expects 1"):
-        predict(bundle, two)
+        predict(bundle, two, values_only=True)
 
 
 def test_nan_and_inf_are_refused_naming_the_row(project, corn_arrays, tmp_path):
@@ -167,10 +167,10 @@ def test_nan_and_inf_are_refused_naming_the_row(project, corn_arrays, tmp_path):
     X = corn_arrays["Xval"].copy()
     X[7, 12] = np.nan
     with pytest.raises(DataError, match=r"row 7 \(0-based\) holds nan at column 13; expected finite numbers"):
-        predict(bundle, X)
+        predict(bundle, X, values_only=True)
     X[7, 12] = np.inf
     with pytest.raises(DataError, match=r"row 7 \(0-based\) holds inf at column 13"):
-        predict(bundle, X)
+        predict(bundle, X, values_only=True)
     wl = corn_arrays["wavelengths"]
     csv = tmp_path / "nan.csv"
     lines = [";".join(f"{w:g}" for w in wl)] + [
@@ -179,9 +179,9 @@ def test_nan_and_inf_are_refused_naming_the_row(project, corn_arrays, tmp_path):
     lines[2] = lines[2].replace(lines[2].split(";")[4], "nan", 1)
     csv.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"nan\.csv.*row 3.*(NaN|nan)"):
-        predict(bundle, csv)
+        predict(bundle, csv, values_only=True)
     with pytest.raises(DataError, match="no such file or folder of spectra"):
-        predict(bundle, tmp_path / "absent.csv")
+        predict(bundle, tmp_path / "absent.csv", values_only=True)
 
 
 def test_graph_that_names_a_foreign_kernel_is_refused(project, corn_arrays, tmp_path):
@@ -195,12 +195,12 @@ def test_graph_that_names_a_foreign_kernel_is_refused(project, corn_arrays, tmp_
         BundleIntegrityError,
         match="names kernel 'os:system'; kernels must be functions of a nirs_core module",
     ):
-        predict(bad, corn_arrays["Xval"], key=KEY)
+        predict(bad, corn_arrays["Xval"], key=KEY, values_only=True)
     graph["nodes"][1]["kernel"] = "nirs_core.operators._kernels:no_such_kernel"
     members["graph.json"] = json.dumps(graph).encode()
     bad = write_members(tmp_path / "k2.zip", resign(members))
     with pytest.raises(BundleIntegrityError, match="which this version of nirs_core does not have"):
-        predict(bad, corn_arrays["Xval"], key=KEY)
+        predict(bad, corn_arrays["Xval"], key=KEY, values_only=True)
 
 
 def _edited(path, tmp_path, name, edit):
@@ -221,26 +221,26 @@ def test_malformed_but_validly_signed_graphs_are_refused(project, corn_arrays, t
     with pytest.raises(
         BundleIntegrityError, match="node '002_SavitzkyGolay' of kind 'transform' has 2 parents"
     ):
-        predict(_edited(path, tmp_path, "graph.json", two_parents), X, key=KEY)
+        predict(_edited(path, tmp_path, "graph.json", two_parents), X, key=KEY, values_only=True)
 
     def far_source(g):
         g["nodes"][0]["meta"]["source"] = 3
 
     with pytest.raises(BundleIntegrityError, match="input node '000_input' reads source 3; the input has 1"):
-        predict(_edited(path, tmp_path, "graph.json", far_source), X, key=KEY)
+        predict(_edited(path, tmp_path, "graph.json", far_source), X, key=KEY, values_only=True)
 
     def no_output(g):
         g["outputs"].pop("node")
         g["nodes"][-1]["kind"] = "identity"
 
     with pytest.raises(BundleIntegrityError, match="names no output node and has 0 nodes of kind 'output'"):
-        predict(_edited(path, tmp_path, "graph.json", no_output), X, key=KEY)
+        predict(_edited(path, tmp_path, "graph.json", no_output), X, key=KEY, values_only=True)
 
     def wrong_output(g):
         g["outputs"]["node"] = "999_nowhere"
 
     with pytest.raises(BundleIntegrityError, match="output node '999_nowhere' is not in the graph"):
-        predict(_edited(path, tmp_path, "graph.json", wrong_output), X, key=KEY)
+        predict(_edited(path, tmp_path, "graph.json", wrong_output), X, key=KEY, values_only=True)
 
     def lost_artefact(g):
         g["nodes"][1]["artifacts"] = {"refit": "0" * 64 + ".npz"}
@@ -305,7 +305,7 @@ def test_two_source_graph_concatenates_and_checks_row_counts(corn_arrays, tmp_pa
     graph.add(Node("003_out", "output", ["002_concat"]))
     path = write_bundle({"graph": graph, "artifacts": {}}, tmp_path / "two.zip", key=KEY, datasheet=False)
     a, b = corn_arrays["Xval"], np.arange(60.0).reshape(20, 3)
-    got = predict(path, [a, b], key=KEY)
+    got = predict(path, [a, b], key=KEY, values_only=True)
     assert np.array_equal(got, np.hstack([a, b]))
     with pytest.raises(DataError, match=r"the source arrays have different numbers of rows \[20, 19\]"):
-        predict(path, [a, b[:19]], key=KEY)
+        predict(path, [a, b[:19]], key=KEY, values_only=True)

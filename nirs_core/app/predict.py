@@ -1,5 +1,7 @@
 """Predict new spectra with a bundle: open it (signature and hashes verified by the store),
-check the input against what it expects, replay its runtime DAG (:mod:`nirs_core.graph.replay`)."""
+check the input against what it expects, replay its runtime DAG (:mod:`nirs_core.graph.replay`)
+and say for every spectrum whether to trust its value (prediction interval, Hotelling T², Q
+residual, leverage, ``in_domain``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nirs_core.graph.replay import prepare_input, replay
+from nirs_core.graph.replay import prepare_input, replay, replay_table
 from nirs_core.store.bundle import Bundle, open_bundle
 
 __all__ = ["predict"]
@@ -24,13 +26,19 @@ def predict(
     public_key: Any = None,
     trust_unsigned: bool = False,
     allow_pickle: bool = False,
-) -> np.ndarray:
+    values_only: bool = False,
+    coverage: float | None = None,
+) -> Any:
     """Predict ``data`` with a bundle (a path, verified here, or an opened :class:`Bundle`).
 
-    Returns ``(n_spectra, n_targets)`` in input order; the column names are ``Bundle.targets``
-    (see the module docstring for inputs, checks and ensembles). ``allow_pickle`` lets a bundle
-    whose signature is not valid unpickle its third-party estimators, which runs code from the
-    file (see :mod:`nirs_core.store.bundle`).
+    Returns a polars DataFrame, one row per spectrum in input order: the sample id column when
+    the input had one, then the columns of :func:`nirs_core.graph.replay.replay_table` (each
+    target, ``<target>_lower``/``<target>_upper`` at ``coverage`` (default: the bundle's, 90 %),
+    ``t2``, ``t2_limit``, ``q``, ``q_limit``, ``leverage``, ``in_domain``). With
+    ``values_only=True``: the plain ``(n_spectra, n_targets)`` array of the predictions (see
+    the module docstring of :mod:`nirs_core.graph.replay` for inputs, checks and ensembles).
+    ``allow_pickle`` lets a bundle whose signature is not valid unpickle its third-party
+    estimators, which runs code from the file (see :mod:`nirs_core.store.bundle`).
     """
     if not isinstance(bundle, Bundle):
         bundle = open_bundle(
@@ -42,4 +50,12 @@ def predict(
             allow_pickle=allow_pickle,
         )
     prepared = prepare_input(bundle, data, resample=resample)
-    return replay(bundle, prepared.sources)
+    if values_only:
+        return replay(bundle, prepared.sources)
+    import polars as pl
+
+    columns = replay_table(bundle, prepared.sources, coverage=coverage)
+    table = pl.DataFrame({name: np.asarray(values) for name, values in columns.items()})
+    if prepared.sample is not None:
+        table = table.insert_column(0, pl.Series(prepared.sample_column, prepared.sample))
+    return table

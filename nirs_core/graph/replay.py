@@ -50,7 +50,7 @@ import numpy as np
 
 from nirs_core.errors import BundleIntegrityError, DataError
 
-__all__ = ["PreparedInput", "Replayable", "prepare_input", "replay"]
+__all__ = ["PreparedInput", "Replayable", "domain_node", "prepare_input", "replay", "replay_table"]
 
 _SAMPLE_COLUMNS = ("sample", "sample_id", "sampleid", "id", "sample_name", "name")
 _KERNEL_CACHE: dict[str, Any] = {}
@@ -335,8 +335,16 @@ def _as_2d(value: Any) -> np.ndarray:
 
 
 def _run(bundle: Replayable, sources: list[np.ndarray], fit: str) -> np.ndarray:
+    return _output(bundle, _evaluate(bundle, sources, fit))
+
+
+def _evaluate(bundle: Replayable, sources: list[np.ndarray], fit: str, domain: bool = False) -> dict[str, Any]:
+    """Every node's output for one fit; ``domain`` nodes only when asked (the prediction never
+    reads them)."""
     values: dict[str, Any] = {}
     for node in bundle.graph.topological_order():
+        if node.kind == "domain" and not domain:
+            continue
         parents = [values[p] for p in node.parents]
         if node.kind == "input":
             k = int(node.meta.get("source", 0))
@@ -360,8 +368,12 @@ def _run(bundle: Replayable, sources: list[np.ndarray], fit: str) -> np.ndarray:
             estimator = bundle.state(node.id, fit)
             method = node.meta.get("method", "transform")
             values[node.id] = getattr(estimator, method)(x)
-        else:  # transform, model, y_inverse
+        else:  # transform, model, y_inverse, domain
             values[node.id] = _kernel(node.kernel, node.id)(x, **bundle.state(node.id, fit))
+    return values
+
+
+def _output(bundle: Replayable, values: dict[str, Any]) -> np.ndarray:
     output = bundle.graph.outputs.get("node")
     if output is None:
         ends = [n.id for n in bundle.graph.nodes if n.kind == "output"]
@@ -382,6 +394,65 @@ def _vote(stack: np.ndarray, classes: list[Any]) -> np.ndarray:
         votes = list(stack[(slice(None), *idx)])
         out[idx] = max(order, key=lambda c: (votes.count(c), -order.index(c)))
     return out
+
+
+def domain_node(bundle: Replayable) -> Any:
+    """The bundle's ``domain`` node, or None (a bundle written before domains, or a model
+    without one)."""
+    nodes = [n for n in bundle.graph.nodes if n.kind == "domain"]
+    return nodes[0] if nodes else None
+
+
+def replay_table(
+    bundle: Replayable, sources: list[np.ndarray], *, coverage: float | None = None
+) -> dict[str, np.ndarray]:
+    """The predictions and what says whether to trust them, as columns (numpy arrays of one
+    length, in this order): one per target (named by ``bundle.targets``); for regression
+    ``<target>_lower`` and ``<target>_upper`` (the conformal interval at ``coverage``, default
+    the bundle's); ``t2``, ``t2_limit``, ``q``, ``q_limit``, ``leverage`` and ``in_domain``
+    (False when T² or Q exceeds its limit). The predictions are exactly :func:`replay`'s; a
+    bundle without a domain has NaN statistics and ``in_domain`` False."""
+    from nirs_core.validation import conformal_quantile
+
+    node = domain_node(bundle)
+    fit = bundle.fits[0]
+    stats = None
+    if node is not None and len(bundle.fits) == 1:  # one pass gives both
+        evaluated = _evaluate(bundle, sources, fit, domain=True)
+        values, stats = _output(bundle, evaluated), evaluated[node.id]
+    else:
+        values = replay(bundle, sources)
+        if node is not None:  # a fold ensemble: the domain through the first fold's preprocessing
+            stats = _evaluate(bundle, sources, fit, domain=True)[node.id]
+    n = values.shape[0]
+    targets = list(bundle.targets) or [f"y{k}" for k in range(values.shape[1])]
+    columns: dict[str, np.ndarray] = {}
+    state = bundle.state(node.id, fit) if node is not None else {}
+    residuals = state.get("cv_abs_residuals")
+    regression = bundle.task not in ("binary", "multiclass", "classification")
+    if coverage is None and node is not None:
+        coverage = (node.meta.get("interval") or {}).get("coverage")
+    for j, name in enumerate(targets):
+        columns[name] = values[:, j]
+        if regression:
+            half = np.nan
+            if residuals is not None and coverage is not None:
+                half = conformal_quantile(np.asarray(residuals)[:, j], coverage)
+            columns[f"{name}_lower"] = values[:, j] - half
+            columns[f"{name}_upper"] = values[:, j] + half
+    if node is None:
+        stats = np.full((n, 3), np.nan)
+        t2_lim = q_lim = np.nan
+    else:
+        stats = np.asarray(stats, dtype=np.float64)
+        t2_lim, q_lim = float(node.meta["t2_limit"]), float(node.meta["q_limit"])
+    columns["t2"] = stats[:, 0]
+    columns["t2_limit"] = np.full(n, t2_lim)
+    columns["q"] = stats[:, 1]
+    columns["q_limit"] = np.full(n, q_lim)
+    columns["leverage"] = stats[:, 2]
+    columns["in_domain"] = (stats[:, 0] <= t2_lim) & (stats[:, 1] <= q_lim)
+    return columns
 
 
 def replay(bundle: Replayable, sources: list[np.ndarray]) -> np.ndarray:

@@ -20,6 +20,9 @@ Node kinds and what replay does with them (``x`` is a node's output):
 ``identity``     ``x = parent_x``: steps that act at training time only (sample augmentation,
                  outlier filters, splitters), kept so the lineage is complete.
 ``output``       the prediction the pipeline returns (one parent).
+``domain``       ``x = kernel(parent_x, **artifact)``: the applicability domain of the model
+                 (Hotelling T², Q residual, leverage per spectrum; limits in ``meta``), a side
+                 branch from the model's input that the prediction never reads.
 
 Each node's ``artifacts`` maps a fit name (``"refit"`` for the model refit on the whole
 calibration set, ``"fold_0"``, ``"fold_1"``… for the cross-validation fits) to the file name
@@ -60,6 +63,7 @@ NODE_KINDS = (
     "pickled",
     "identity",
     "output",
+    "domain",
 )
 _JSON_KEY = "__json__"
 GRAPH_FORMAT = "nirs.graph/1"

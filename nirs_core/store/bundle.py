@@ -339,6 +339,8 @@ def write_bundle(
         "cv_score": data["cv_score"],
         "test_score": data["test_score"],
         "structure_hash": graph.structure_hash(),
+        "validation": data["info"].get("validation"),
+        "domain": data["info"].get("domain"),
     }
     members["bundle.json"] = _json_bytes(info)
     members["input.json"] = _json_bytes(_input_spec(graph, dataset))

@@ -153,5 +153,7 @@ def test_datasheet_and_model_bundle(pipeline):
     record = runs["reports"].output_for_node("model_bundle")
     assert record.path == inbox.workspace / "bundles" / "corn.n4b.zip" and record.path.is_file()
     assert record.config_id == board["config_id"][0]
-    replayed = predict(record.path, inbox.data / "corn" / "Xval.csv", key_file=inbox.workspace / "keys" / "signing.key")
+    replayed = predict(
+        record.path, inbox.data / "corn" / "Xval.csv", key_file=inbox.workspace / "keys" / "signing.key", values_only=True
+    )
     assert replayed.shape == (20, 1) and math.isfinite(float(replayed.sum()))

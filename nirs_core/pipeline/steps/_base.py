@@ -191,6 +191,7 @@ class PredictionSet:
     tail: tuple[Record, ...]  # model and y inverse records
     variant: Any = None  # the n_components of a PLS sweep
     y_proba: np.ndarray | None = None
+    domain: tuple[str, dict, dict] | None = None  # refit only: (input node, state, meta), steps/_domain.py
 
 
 @dataclass(frozen=True)

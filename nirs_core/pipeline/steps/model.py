@@ -25,6 +25,7 @@ from nirs_core.pipeline.steps._base import (
     controller,
     map_rows,
 )
+from nirs_core.pipeline.steps._domain import refit_domain
 from nirs_core.pipeline.steps._prediction import (
     check_model,
     inverse_y,
@@ -70,7 +71,8 @@ def fit_model(
             proba = map_rows(lambda X: np.asarray(est.predict_proba(X), dtype=np.float64), arr, idx)
             proba = spread(proba, mask)
         y_out, last, inv = inverse_y(lane, env, y_pred, node_id)
-        sets = [PredictionSet(name or node_id, spread(y_out, mask), last, (rec, *inv), y_proba=proba)]
+        dom = refit_domain(est, lane, block, env)
+        sets = [PredictionSet(name or node_id, spread(y_out, mask), last, (rec, *inv), y_proba=proba, domain=dom)]
     return replace(lane, preds=(*lane.preds, *sets), pristine=False)
 
 

@@ -19,6 +19,7 @@ from nirs_core.pipeline.steps._base import (
     _fit_y,
     map_rows,
 )
+from nirs_core.pipeline.steps._domain import refit_domain
 from nirs_core.pipeline.steps._prediction import (
     inverse_y,
     label_of,
@@ -71,7 +72,10 @@ def pls_sweep(est: Any, op: dict, lane: Flow, block: Block, env: Env, label: str
             blob = state_to_bytes(kwargs) if env.record else None
             rec = Record(node_id, "model", (head,), op["class"], params, kernel, blob)
             y_out, last, inv = inverse_y(lane, env, y_pred, node_id)
-            out.append(PredictionSet(label or node_id, spread(y_out, mask), last, (rec, *inv), variant=a))
+            dom = refit_domain(big, lane, block, env, a)
+            out.append(
+                PredictionSet(label or node_id, spread(y_out, mask), last, (rec, *inv), variant=a, domain=dom)
+            )
             env.counter = base_counter  # every variant takes the same node ids
     env.counter += 1 + len(lane.y_steps)
     out.sort(key=lambda ps: env.sweep.index(ps.variant))
