@@ -97,7 +97,11 @@ def regression_statistics(
     s_res = float(math.sqrt(((t - fitted) ** 2).sum() / (n - 2)))
     t_slope = abs(slope - 1.0) * math.sqrt(sxx) / s_res if s_res > 0 else math.inf
     t_slope_crit = float(stats.t.ppf(1 - alpha / 2, n - 2))
-    tests["slope"] = {"statistic": t_slope, "limit": t_slope_crit, "verdict": _verdict(t_slope <= t_slope_crit)}
+    tests["slope"] = {
+        "statistic": t_slope,
+        "limit": t_slope_crit,
+        "verdict": _verdict(t_slope <= t_slope_crit),
+    }
     if kind == "test" and secv is not None and n_cv is not None and secv > 0 and n_cv > 1:
         f_obs = sep**2 / secv**2
         f_crit = float(stats.f.ppf(level, n - 1, n_cv - 1))

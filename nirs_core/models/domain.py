@@ -13,7 +13,12 @@ Limits (``level`` = 0.95):
   Young & Mason 1992; the prediction form, wider than the limit for a calibration sample).
 - Q: Box's approximation ``g · χ²(level; h)`` with ``g = var(Q) / (2 mean(Q))`` and
   ``h = 2 mean(Q)² / var(Q)``, matched to the first two moments of the calibration Q values
-  (Box 1954; Nomikos & MacGregor 1995). Why not Jackson–Mudholkar: its limit is built from the
+  (Box 1954; Nomikos & MacGregor 1995), each first corrected for its leverage,
+  ``Qᵢ / (1 − hᵢ)²``: a calibration spectrum pulled the model towards itself, so its residual
+  is smaller than a new spectrum's by about that factor (the leave-one-out residual of a
+  linear fit). Without the correction a model with many latent variables on few samples (12
+  on the 30 corn calibration spectra) flags half of its own test set; with it, 0–10 % (tested
+  on the corpus, with the cross-validated false-alarm rate). Why not Jackson–Mudholkar: its limit is built from the
   eigenvalues θ₁, θ₂, θ₃ of the residual covariance through ``h₀ = 1 − 2θ₁θ₃ / (3θ₂²)``; when
   one residual direction dominates (a baseline offset, a single unmodelled band: common in
   spectra) h₀ tends to ``1 − 2/3 · θ₃θ₁/θ₂²`` with θ₂² ≈ θ₁θ₃, so h₀ → 1/3 and the
@@ -61,7 +66,9 @@ def q_limit(q: np.ndarray, level: float = 0.95) -> float:
     return float(g * stats.chi2.ppf(level, h))
 
 
-def _score_model(estimator: Any, X: np.ndarray, n_components: int | None) -> tuple[dict[str, np.ndarray], str]:
+def _score_model(
+    estimator: Any, X: np.ndarray, n_components: int | None
+) -> tuple[dict[str, np.ndarray], str]:
     p = X.shape[1]
     if hasattr(estimator, "x_rotations_") and hasattr(estimator, "x_loadings_"):
         a = n_components or estimator.x_rotations_.shape[1]
@@ -111,8 +118,9 @@ def fit_domain(
     state["score_variance"] = np.where(variance > 0, variance, np.finfo(float).tiny)
     state["n_calibration"] = int(n)
     stats = domain_statistics(X, **state)
-    t2, q = stats[:, 0], stats[:, 1]
-    t2_lim, q_lim = hotelling_limit(n, a, level), q_limit(q, level)
+    t2, q, leverage = stats[:, 0], stats[:, 1], stats[:, 2]
+    q_new = q / np.maximum(1.0 - leverage, 1e-6) ** 2  # what a new spectrum's Q would be (docstring)
+    t2_lim, q_lim = hotelling_limit(n, a, level), q_limit(q_new, level)
     meta = {
         "scores": method,
         "n_calibration": int(n),
@@ -121,7 +129,7 @@ def fit_domain(
         "t2_limit": t2_lim,
         "q_limit": q_lim,
         "leverage_limit": 3.0 * (a + 1) / n,
-        "q_limit_method": "Box g·chi2(h), moments of the calibration Q",
+        "q_limit_method": "Box g·chi2(h), moments of the leverage-corrected calibration Q/(1-h)^2",
         "t2_limit_method": "A(n-1)(n+1)/(n(n-A))·F(A, n-A), a new observation",
         "calibration_false_alarms": {
             "t2": float(np.mean(t2 > t2_lim)),

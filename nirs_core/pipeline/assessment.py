@@ -116,7 +116,9 @@ def attach_domain(
             "method": INTERVAL_METHOD,
             "coverage": DEFAULT_COVERAGE,
             "n": int(residuals.shape[0]),
-            "half_width": [conformal_quantile(residuals[:, j], DEFAULT_COVERAGE) for j in range(residuals.shape[1])],
+            "half_width": [
+                conformal_quantile(residuals[:, j], DEFAULT_COVERAGE) for j in range(residuals.shape[1])
+            ],
         }
     blob = state_to_bytes(state)
     import hashlib

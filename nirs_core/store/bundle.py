@@ -341,6 +341,7 @@ def write_bundle(
         "structure_hash": graph.structure_hash(),
         "validation": data["info"].get("validation"),
         "domain": data["info"].get("domain"),
+        "transfer": data["info"].get("transfer"),
     }
     members["bundle.json"] = _json_bytes(info)
     members["input.json"] = _json_bytes(_input_spec(graph, dataset))
