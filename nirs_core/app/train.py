@@ -18,7 +18,7 @@ from nirs_core.store._atomic import cleanup_partial_of, pid_alive
 from nirs_core.store.bundle import parts_from_workspace
 from nirs_core.store.signing import SIGNING_KEY_FILE_ENV, resolve_signer
 
-__all__ = ["train_bundle", "write_bundle"]
+__all__ = ["latent_variable_curve", "train_bundle", "write_bundle"]
 
 _SCRATCH_PREFIX = "nirs-train-"
 
@@ -51,6 +51,40 @@ def write_bundle(
     out (``False``) or prebuilt (a mapping)."""
     builder = build_datasheet if datasheet is True else datasheet
     return _bundle.write_bundle(source, path, datasheet=builder, **options)
+
+
+def _blank_components(config: Any) -> tuple[str, int] | None:
+    """(the config with its final model's n_components blanked, that n_components), or None."""
+    import json
+
+    if not isinstance(config, list) or not config or not isinstance(config[-1], Mapping):
+        return None
+    model = config[-1].get("model")
+    if not isinstance(model, Mapping) or "n_components" not in (model.get("params") or {}):
+        return None
+    params = {**model["params"], "n_components": None}
+    blanked = [*config[:-1], {**config[-1], "model": {**model, "params": params}}]
+    return json.dumps(blanked, sort_keys=True, default=str), int(model["params"]["n_components"])
+
+
+def latent_variable_curve(results: Sequence[Mapping[str, Any]], best: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"n_components", "rmsecv_curve": [[a, cv_score], ...]}`` of the configs of the best
+    one's dataset that differ from it only in the final model's ``n_components`` (why that many
+    latent variables: the datasheet plots the curve); ``{}`` when the best has none."""
+    key = _blank_components(best.get("config"))
+    if key is None:
+        return {}
+    curve = []
+    for r in results:
+        other = _blank_components(r.get("config"))
+        if (
+            r.get("dataset") == best.get("dataset")
+            and other
+            and other[0] == key[0]
+            and r.get("cv_score") is not None
+        ):
+            curve.append([other[1], float(r["cv_score"])])
+    return {"n_components": key[1], "rmsecv_curve": sorted(curve)}
 
 
 def train_bundle(
@@ -86,6 +120,7 @@ def train_bundle(
         result = run(templates=[str(template)], datasets=[str(data)], workspace=root, progress=progress)
         best = result.best(by="cv_score")
         parts = parts_from_workspace(result.workspace, result.run_id, best["dataset"], best["config_id"])
+        parts["info"] = {**(parts.get("info") or {}), **latent_variable_curve(result.results, best)}
         path = write_bundle(
             parts,
             output,

@@ -50,7 +50,15 @@ import numpy as np
 
 from nirs_core.errors import BundleIntegrityError, DataError
 
-__all__ = ["PreparedInput", "Replayable", "domain_node", "prepare_input", "replay", "replay_table"]
+__all__ = [
+    "PreparedInput",
+    "Replayable",
+    "domain_node",
+    "evaluate_nodes",
+    "prepare_input",
+    "replay",
+    "replay_table",
+]
 
 _SAMPLE_COLUMNS = ("sample", "sample_id", "sampleid", "id", "sample_name", "name")
 _KERNEL_CACHE: dict[str, Any] = {}
@@ -394,6 +402,12 @@ def _vote(stack: np.ndarray, classes: list[Any]) -> np.ndarray:
         votes = list(stack[(slice(None), *idx)])
         out[idx] = max(order, key=lambda c: (votes.count(c), -order.index(c)))
     return out
+
+
+def evaluate_nodes(bundle: Replayable, sources: list[np.ndarray], fit: str = "refit") -> dict[str, Any]:
+    """Every node's output (``domain`` nodes included) for one fit: what a report reads to
+    show T² and Q of the spectra it was given."""
+    return _evaluate(bundle, sources, fit, domain=True)
 
 
 def domain_node(bundle: Replayable) -> Any:

@@ -257,8 +257,15 @@ def build_datasheet(
         "plots": [],
     }
     images = _plots(val, test, dataset, selected, targets) if plots else {}
+    from nirs_core.reports.validation_report import validation_section
+
+    section, lines, extra = validation_section(graph, artifacts, info, predictions, dataset, plots=plots)
+    sheet["validation"] = section
+    images.update(extra)
     sheet["plots"] = sorted(images)
-    return {"markdown": render_markdown(sheet), "json": sheet, "plots": images}
+    markdown = render_markdown(sheet)
+    head, sep, tail = markdown.partition("\n## Config")
+    return {"markdown": head + "\n".join(lines) + "\n" + sep + tail, "json": sheet, "plots": images}
 
 
 def _fmt(value: Any) -> str:
