@@ -259,13 +259,10 @@ def build_datasheet(
     images = _plots(val, test, dataset, selected, targets) if plots else {}
     from nirs_core.reports.validation_report import validation_section
 
-    section, lines, extra = validation_section(graph, artifacts, info, predictions, dataset, plots=plots)
-    sheet["validation"] = section
+    sheet["validation"], extra = validation_section(graph, artifacts, info, predictions, dataset, plots=plots)
     images.update(extra)
     sheet["plots"] = sorted(images)
-    markdown = render_markdown(sheet)
-    head, sep, tail = markdown.partition("\n## Config")
-    return {"markdown": head + "\n".join(lines) + "\n" + sep + tail, "json": sheet, "plots": images}
+    return {"markdown": render_markdown(sheet), "json": sheet, "plots": images}
 
 
 def _fmt(value: Any) -> str:
@@ -327,6 +324,10 @@ def render_markdown(sheet: Mapping[str, Any]) -> str:
     if sheet.get("selected_wavelength_range"):
         lo, hi = sheet["selected_wavelength_range"]
         lines += ["", f"Wavelength range used by the model: {lo:g}–{hi:g} {_fmt(ds.get('wavelength_unit'))}."]
+    if sheet.get("validation"):
+        from nirs_core.reports.validation_report import render_validation
+
+        lines += render_validation(sheet["validation"])
     lines += ["", "## Config", "", "```json", _fmt(sheet["config"].get("canonical_json")), "```"]
     for choice in sheet["config"].get("choices") or []:
         lines.append(f"- {choice.get('path')}: {choice.get('value')!r}")

@@ -14,7 +14,7 @@ import numpy as np
 
 from nirs_core.names import REFIT_FOLD
 
-__all__ = ["validation_section"]
+__all__ = ["render_validation", "validation_section"]
 
 _KEYS = ("n", "rmse", "bias", "sep", "slope", "intercept", "r2", "rpd", "rpiq")
 _RMSE = {"calibration": "rmsec", "cv": "rmsecv", "test": "rmsep"}
@@ -131,13 +131,42 @@ def validation_section(
     dataset: Any,
     *,
     plots: bool = True,
-) -> tuple[dict[str, Any], list[str], dict[str, bytes]]:
-    """``(json, markdown lines, plots)`` of the validation report (module docstring)."""
-    validation = info.get("validation") or {}
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """``(json, plots)`` of the validation report (module docstring);
+    :func:`render_validation` writes its Markdown."""
     domain = info.get("domain") or None
     curve = info.get("rmsecv_curve") or None
-    chosen = info.get("n_components")
-    section: dict[str, Any] = {"statistics": validation, "domain": domain, "rmsecv_curve": curve}
+    section: dict[str, Any] = {
+        "statistics": info.get("validation") or {},
+        "domain": domain,
+        "rmsecv_curve": curve,
+        "n_components": info.get("n_components"),
+        "interval_test_coverage": None,
+        "test_in_domain": None,
+    }
+    images: dict[str, bytes] = {}
+    if curve and plots:
+        images["rmsecv_curve.png"] = _plot_curve(curve, section["n_components"])
+    if domain:
+        if domain.get("interval"):
+            section["interval_test_coverage"] = _coverage(predictions, domain["interval"]["half_width"])
+        values = _domain_values(graph, artifacts, dataset) if graph is not None else None
+        if values:
+            if "test" in values:
+                inside = (values["test"][:, 0] <= domain["t2_limit"]) & (
+                    values["test"][:, 1] <= domain["q_limit"]
+                )
+                section["test_in_domain"] = float(np.mean(inside))
+            if plots:
+                images["domain_t2_q.png"] = _plot_domain(values, domain)
+    return section, images
+
+
+def render_validation(section: Mapping[str, Any]) -> list[str]:
+    """The Markdown lines of a :func:`validation_section` json."""
+    validation = section.get("statistics") or {}
+    domain = section.get("domain")
+    curve = section.get("rmsecv_curve")
     lines = ["", "## Validation (ISO 12099)", ""]
     kinds = [k for k in ("calibration", "cv", "test") if k in validation and "sep" in validation[k]]
     if kinds:
@@ -160,7 +189,7 @@ def validation_section(
             "Bias: t = |bias|·√n/SEP against t(0.975, n−1); slope: t = |b−1|·√Σ(ŷ−ȳ̂)²/s_res against "
             "t(0.975, n−2); SEP: F = SEP²/SECV² against F(0.95, n−1, n_cv−1).",
         ]
-    elif validation:
+    else:
         for kind in ("calibration", "cv", "test"):
             if kind in validation:
                 v = validation[kind]
@@ -168,16 +197,13 @@ def validation_section(
                     f"- {kind}: accuracy {_fmt(v.get('accuracy'))}, balanced accuracy "
                     f"{_fmt(v.get('balanced_accuracy'))}, n {v.get('n')}"
                 )
-    images: dict[str, bytes] = {}
     if curve:
         lines += [
             "",
-            f"Latent variables: {_fmt(chosen)}, the count with the lowest RMSECV among "
+            f"Latent variables: {_fmt(section.get('n_components'))}, the count with the lowest RMSECV among "
             + ", ".join(f"{int(a)} ({r:.4g})" for a, r in sorted(curve))
             + " (plots/rmsecv_curve.png).",
         ]
-        if plots:
-            images["rmsecv_curve.png"] = _plot_curve(curve, chosen)
     if domain:
         lines += [
             "",
@@ -191,27 +217,12 @@ def validation_section(
         ]
         interval = domain.get("interval")
         if interval:
-            coverage = _coverage(predictions, interval["half_width"])
-            section["interval_test_coverage"] = coverage
+            coverage = section.get("interval_test_coverage")
             lines.append(
                 f"Prediction interval: {interval['method']}; nominal coverage {interval['coverage']:.0%}, "
                 f"half-width {_fmt(interval['half_width'][0])}; empirical coverage on the test set "
                 f"{'—' if coverage is None else format(coverage, '.0%')}."
             )
-        values = _domain_values(graph, artifacts, dataset) if graph is not None else None
-        if values:
-            section["test_in_domain"] = (
-                float(
-                    np.mean(
-                        (values["test"][:, 0] <= domain["t2_limit"])
-                        & (values["test"][:, 1] <= domain["q_limit"])
-                    )
-                )
-                if "test" in values
-                else None
-            )
-            if section["test_in_domain"] is not None:
-                lines.append(f"Test spectra inside the domain: {section['test_in_domain']:.0%}.")
-            if plots:
-                images["domain_t2_q.png"] = _plot_domain(values, domain)
-    return section, lines, images
+        if section.get("test_in_domain") is not None:
+            lines.append(f"Test spectra inside the domain: {section['test_in_domain']:.0%}.")
+    return lines
