@@ -349,6 +349,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"nirs show: error: {exc}", file=sys.stderr)
         return 2
     info = bundle.info
+    if args.json:
+        print(json.dumps(_show_json(bundle), indent=1, default=str))
+        return 0
     print(
         f"{bundle.path}  ({info.get('config_name')} on {info.get('dataset')}, signature {bundle.signature})"
     )
@@ -396,6 +399,59 @@ def _cmd_show(args: argparse.Namespace) -> int:
         )
         print(f"created   {sheet.get('created_at')}; plots: {', '.join(sheet.get('plots') or []) or 'none'}")
     return 0
+
+
+def _show_json(bundle) -> dict:
+    """What ``nirs show --json`` prints: the bundle's metadata, its input, its validation
+    statistics (``calibration``, ``cv``, ``test``) and applicability domain."""
+    info = dict(bundle.info)
+    validation = info.get("validation") or {}
+    return {
+        **info,
+        "path": str(bundle.path),
+        "signature": bundle.signature,
+        "input": {k: v for k, v in bundle.input.items() if k != "sources"}
+        | {"sources": [{k: v for k, v in s.items() if k != "wavelengths"} for s in bundle.input["sources"]]},
+        "validation": {k: validation.get(k) for k in ("calibration", "cv", "test")}
+        | ({"per_target": validation["per_target"]} if "per_target" in validation else {}),
+        "domain": info.get("domain"),
+        "nodes": [
+            {"id": n.id, "kind": n.kind, "class": n.class_path, "kernel": n.kernel}
+            for n in bundle.graph.nodes
+        ],
+    }
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from nirs_core.app.monitor import monitor
+
+    out = monitor(
+        args.bundle,
+        args.reference,
+        history=args.history,
+        png=args.png,
+        target=args.target,
+        run_length=args.run_length,
+        **_bundle_options(args),
+    )
+    chart = out["chart"]
+    if args.json:
+        print(json.dumps(out, indent=1, default=str))
+    else:
+        print(
+            f"{out['added']} reference sample(s) added; the chart has {chart['n']} point(s), "
+            f"mean reference − NIR {chart['mean_difference']:.4g} (SEP {chart['sep']:.4g}: warning ±"
+            f"{chart['warning_limits'][1]:.4g}, action ±{chart['action_limits'][1]:.4g})"
+        )
+        for rule, name in (
+            ("beyond_action", "beyond an action limit"),
+            ("two_of_three_beyond_warning", "2 of 3 beyond a warning limit"),
+            ("run_on_one_side", f"{chart['run_length']} in a row on one side"),
+        ):
+            if chart[rule]:
+                print(f"  {name}: point(s) {', '.join(str(i + 1) for i in chart[rule])}")
+        print(f"verdict: {chart['verdict']}; chart {out['png']}, history {out['history']}")
+    return 0 if chart["verdict"] != "out of control" else 1
 
 
 def _add_key_options(parser: argparse.ArgumentParser, *, verify: bool = True) -> None:
@@ -542,6 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="a bundle's DAG and datasheet summary")
     show.add_argument("bundle")
+    show.add_argument(
+        "--json", action="store_true", help="print the metadata, validation statistics and domain as JSON"
+    )
     _add_key_options(show)
     _add_trust_option(show)
     show.set_defaults(func=_cmd_show)
@@ -552,6 +611,27 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", metavar="DIR", help="folder for the keys (default: ~/.config/nirs)")
     generate.add_argument("--force", action="store_true", help="replace keys already in the folder")
     generate.set_defaults(func=_cmd_keys_generate)
+
+    mon = sub.add_parser(
+        "monitor",
+        help="predict new reference samples and add them to the bundle's control chart (ISO 12099 §11)",
+    )
+    mon.add_argument("bundle")
+    mon.add_argument(
+        "reference", help="reference samples: spectra and laboratory values (any layout the loaders read)"
+    )
+    mon.add_argument("--target", help="laboratory value column (default: the bundle's target)")
+    mon.add_argument(
+        "--history", metavar="CSV", help="the chart's points, appended to (default: BUNDLE with .monitor.csv)"
+    )
+    mon.add_argument("--png", metavar="PNG", help="the chart (default: the history with .png)")
+    mon.add_argument(
+        "--run-length", type=int, default=9, help="points in a row on one side that fail (default 9)"
+    )
+    mon.add_argument("--json", action="store_true", help="print the chart's evaluation as JSON")
+    _add_key_options(mon)
+    _add_trust_option(mon)
+    mon.set_defaults(func=_cmd_monitor)
     return parser
 
 
