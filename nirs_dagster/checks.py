@@ -8,12 +8,18 @@ downstream of it in the same run, and automation does not build on it.
   so no later downstream run reads the bad one.
 - ``predictions``: every prediction finite, and the pooled cross-validated predictions better
   than the mean predictor (predicting the calibration mean for every sample).
-- ``model_bundle``: the bundle, opened and verified, replays the training predictions exactly.
+- ``model_bundle``: the bundle, opened and verified, replays the training predictions exactly;
+  and (not blocking) the control chart of the reference samples in ``NIRS_REFERENCE_DIR/<dataset>``
+  (ISO 12099 §11, :mod:`nirs_core.app.monitor`) is in control. The chart's verdict is written to
+  ``<workspace>/monitor/<dataset>.json`` (and the chart to ``.png`` beside it), which
+  :data:`~nirs_dagster.sensors.nirs_reference_sensor` reads to request retraining.
 
-A failed ``predictions`` or ``model_bundle`` check marks that partition's stored value unusable
-(:func:`nirs_dagster.io_managers.mark_unusable`): no later downstream run reads it.
+A failed ``predictions`` or ``model_bundle_replays`` check marks that partition's stored value
+unusable (:func:`nirs_dagster.io_managers.mark_unusable`): no later downstream run reads it.
 """
 
+import hashlib
+import json
 import math
 from typing import Any
 
@@ -32,7 +38,15 @@ from nirs_dagster.partitions import dataset_partitions, result_partitions
 from nirs_dagster.resources import NirsResource
 from nirs_dagster.validation import MIN_SAMPLES, spectra_problems, spectra_schema
 
-__all__ = ["MIN_SAMPLES", "model_bundle_replays", "predictions_beat_mean", "spectra_schema", "spectra_valid"]
+__all__ = [
+    "MIN_SAMPLES",
+    "model_bundle_control_chart",
+    "model_bundle_replays",
+    "predictions_beat_mean",
+    "reference_files",
+    "spectra_schema",
+    "spectra_valid",
+]
 
 
 @dg.asset_check(asset=spectra, partitions_def=dataset_partitions, blocking=True, name="spectra_valid")
@@ -157,7 +171,7 @@ def model_bundle_replays(
     # the bundle this code location wrote a moment ago, from its own workspace: its pickled nodes
     # (third-party estimators) are the ones it fitted, so replaying them runs no foreign code
     replayed = np.asarray(
-        predict(model_bundle.path, X, key_file=key_file, allow_pickle=True), dtype=np.float64
+        predict(model_bundle.path, X, key_file=key_file, allow_pickle=True, values_only=True), dtype=np.float64
     )
     replayed = replayed[model_bundle.train_rows].reshape(-1)
     expected = model_bundle.train_predictions.reshape(-1)
@@ -178,4 +192,84 @@ def model_bundle_replays(
         passed=equal,
         metadata={"samples": len(expected), "max_abs_difference": dg.MetadataValue.float(diff)},
         description=None if equal else f"replay differs from the training predictions (max |Δ| = {diff:g})",
+    )
+
+
+def reference_files(nirs: NirsResource, dataset: str) -> list[Any]:
+    """The reference sample files of ``dataset`` (``NIRS_REFERENCE_DIR/<dataset>/*``), by name."""
+    root = nirs.reference_path()
+    folder = None if root is None else root / dataset
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _chart_of(nirs: NirsResource, dataset: str, files: list[Any]) -> dict[str, Any]:
+    """Evaluate one dataset's chart; write its status JSON and PNG under ``<workspace>/monitor``."""
+    from nirs_core.app.monitor import chart_points, evaluate_chart
+    from nirs_core.reports.control_chart import control_chart_png
+    from nirs_core.store._atomic import atomic_write_bytes, atomic_write_json
+    from nirs_core.store.bundle import open_bundle
+
+    path = nirs.workspace_path() / "bundles" / f"{dataset}.n4b.zip"
+    # the bundle model_bundle wrote in this workspace: its pickled nodes are our own fits
+    bundle = open_bundle(path, key_file=nirs.bundle_key_path(), allow_pickle=True)
+    points = [chart_points(bundle, file) for file in files]
+    differences = np.concatenate([p["difference"] for p in points])
+    in_domain = np.concatenate([p["in_domain"] for p in points])
+    chart = evaluate_chart(bundle, differences)
+    folder = nirs.workspace_path() / "monitor"
+    png = atomic_write_bytes(
+        folder / f"{dataset}.png", control_chart_png(differences, chart, title=f"{dataset}:")
+    )
+    stamp = hashlib.sha256(
+        json.dumps([bundle.info.get("config_id"), differences.tolist()]).encode()
+    ).hexdigest()
+    status = {
+        "dataset": dataset,
+        "bundle": str(path),
+        "config_id": bundle.info.get("config_id"),
+        "files": [p.name for p in files],
+        "verdict": chart["verdict"],
+        "reference_samples": int(differences.size),
+        "in_domain": float(in_domain.mean()),
+        "mean_difference": chart["mean_difference"],
+        "sep": chart["sep"],
+        "action_limits": chart["action_limits"],
+        "beyond_action": chart["beyond_action"],
+        "run_on_one_side": chart["run_on_one_side"],
+        "chart": str(png),
+        "stamp": stamp[:16],
+    }
+    atomic_write_json(folder / f"{dataset}.json", status)
+    return status
+
+
+# Not partitioned: Dagster cannot run a partitioned check without materialising its asset, and
+# the chart must not rebuild the bundle. The check reads each dataset's bundle from its fixed
+# path (<workspace>/bundles/<dataset>.n4b.zip, where model_bundle writes it).
+@dg.asset_check(asset=model_bundle, name="model_bundle_control_chart")
+def model_bundle_control_chart(
+    context: dg.AssetCheckExecutionContext, nirs: NirsResource
+) -> dg.AssetCheckResult:
+    """The control chart of every dataset's reference samples (each file of
+    ``NIRS_REFERENCE_DIR/<dataset>``, in name order) is not out of control."""
+    datasets = context.instance.get_dynamic_partitions(dataset_partitions.name)
+    charts = {d: _chart_of(nirs, d, files) for d in datasets if (files := reference_files(nirs, d))}
+    failed = sorted(d for d, c in charts.items() if c["verdict"] == "out of control")
+    return dg.AssetCheckResult(
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "verdicts": dg.MetadataValue.json({d: c["verdict"] for d, c in charts.items()}),
+            "reference_samples": sum(c["reference_samples"] for c in charts.values()),
+            "charts": dg.MetadataValue.json(
+                {d: {k: v for k, v in c.items() if k not in ("stamp", "files")} for d, c in charts.items()}
+            ),
+        },
+        description=(
+            f"control chart out of control for {', '.join(failed)}: retraining requested"
+            if failed
+            else f"{len(charts)} control chart(s), none out of control"
+        ),
     )

@@ -1,7 +1,7 @@
 """Dagster definitions: ``dagster dev -w workspace.yaml`` and ``dg check defs`` load ``defs``.
 
 Roots come from :class:`~nirs_dagster.resources.NirsResource` (``NIRS_DATA_DIR``,
-``NIRS_TEMPLATES_DIR``, ``NIRS_WORKSPACE``; the demo data and ``examples/`` by default). Runs
+``NIRS_TEMPLATES_DIR``, ``NIRS_WORKSPACE``, ``NIRS_REFERENCE_DIR``; the demo data and ``examples/`` by default). Runs
 execute in process; the same definitions run on a Dask cluster with
 :func:`build_defs` ``(executor=dagster_dask.dask_executor)``.
 """
@@ -13,11 +13,22 @@ from typing import Any
 import dagster as dg
 
 from nirs_dagster.assets import ALL_ASSETS
-from nirs_dagster.checks import model_bundle_replays, predictions_beat_mean, spectra_valid
+from nirs_dagster.checks import (
+    model_bundle_control_chart,
+    model_bundle_replays,
+    predictions_beat_mean,
+    spectra_valid,
+)
 from nirs_dagster.io_managers import NirsIOManager
 from nirs_dagster.resources import NirsResource
 from nirs_dagster.schedules import retrain_job, weekly_retrain_schedule
-from nirs_dagster.sensors import nirs_automation_sensor, nirs_inbox_sensor, nirs_results_sensor
+from nirs_dagster.sensors import (
+    nirs_automation_sensor,
+    nirs_inbox_sensor,
+    nirs_reference_sensor,
+    nirs_results_sensor,
+    reference_check_job,
+)
 
 __all__ = ["build_defs", "defs"]
 
@@ -27,9 +38,9 @@ def build_defs(nirs: NirsResource | None = None, executor: Any = dg.in_process_e
     nirs = nirs or NirsResource()
     return dg.Definitions(
         assets=ALL_ASSETS,
-        asset_checks=[spectra_valid, predictions_beat_mean, model_bundle_replays],
-        jobs=[retrain_job],
-        sensors=[nirs_inbox_sensor, nirs_results_sensor, nirs_automation_sensor],
+        asset_checks=[spectra_valid, predictions_beat_mean, model_bundle_replays, model_bundle_control_chart],
+        jobs=[retrain_job, reference_check_job],
+        sensors=[nirs_inbox_sensor, nirs_results_sensor, nirs_automation_sensor, nirs_reference_sensor],
         schedules=[weekly_retrain_schedule],
         resources={"nirs": nirs, "io_manager": NirsIOManager(nirs=nirs)},
         executor=executor,

@@ -96,6 +96,19 @@ class NirsResource(dg.ConfigurableResource):
         ),
     )
 
+    reference_dir: str = Field(
+        default="",
+        description=(
+            "Reference samples of ongoing checks (ISO 12099 §11): one sub-folder per dataset, each file a "
+            "batch of spectra with laboratory values. Empty: $NIRS_REFERENCE_DIR, else none."
+        ),
+    )
+
+    def reference_path(self) -> Path | None:
+        """The reference samples' folder, or None when none is configured."""
+        given = self.reference_dir or os.environ.get("NIRS_REFERENCE_DIR")
+        return Path(given).resolve() if given else None
+
     def workspace_path(self) -> Path:
         root = Path(self.workspace or os.environ.get("NIRS_WORKSPACE") or "nirs_workspace").resolve()
         root.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ from nirs_core.errors import ConfigError
 from nirs_dagster.assets.data import spectra
 from nirs_dagster.assets.modelling import fitted_pipeline, predictions, preprocessed
 from nirs_dagster.assets.reporting import datasheet, leaderboard, model_bundle
+from nirs_dagster.checks import model_bundle_control_chart, reference_files
 from nirs_dagster.partitions import (
     ConfigCatalogue,
     config_partitions,
@@ -51,12 +52,15 @@ from nirs_dagster.partitions import (
     result_partitions,
 )
 from nirs_dagster.resources import NirsResource
+from nirs_dagster.schedules import retrain_job
 
 __all__ = [
     "contiguous_segments",
     "nirs_automation_sensor",
     "nirs_inbox_sensor",
+    "nirs_reference_sensor",
     "nirs_results_sensor",
+    "reference_check_job",
     "results_requests",
 ]
 
@@ -226,3 +230,55 @@ nirs_automation_sensor = dg.AutomationConditionSensorDefinition(
         "updated and their checks passed (eager automation; one run per dataset)."
     ),
 )
+
+
+reference_check_job = dg.define_asset_job(
+    "reference_check_job", selection=dg.AssetSelection.checks(model_bundle_control_chart)
+)
+
+
+def _reference_fingerprint(files: Sequence) -> str:
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
+
+
+@dg.sensor(
+    name="nirs_reference_sensor",
+    jobs=[reference_check_job, retrain_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=_EVERY_LOOP,
+)
+def nirs_reference_sensor(
+    context: dg.SensorEvaluationContext, nirs: NirsResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Ongoing checks (ISO 12099 §11): when the reference samples (``NIRS_REFERENCE_DIR/<dataset>``)
+    change, runs the ``model_bundle_control_chart`` check; for each dataset whose chart that
+    check found out of control (``<workspace>/monitor/<dataset>.json``), requests one retraining
+    run (``retrain_job``: its spectra, then everything downstream as after the weekly retrain)."""
+    cursor = json.loads(context.cursor) if context.cursor else {"references": "", "retrained": []}
+    requests = []
+    datasets = context.instance.get_dynamic_partitions(dataset_partitions.name)
+    files = [f for d in datasets for f in reference_files(nirs, d)]
+    fingerprint = _reference_fingerprint(files) if files else ""
+    if fingerprint and cursor["references"] != fingerprint:
+        cursor["references"] = fingerprint
+        requests.append(dg.RunRequest(run_key=f"chart:{fingerprint}", job_name=reference_check_job.name))
+    monitor = nirs.workspace_path() / "monitor"
+    for dataset in datasets:
+        path = monitor / f"{dataset}.json"
+        if not path.is_file():
+            continue
+        status = json.loads(path.read_text(encoding="utf-8"))
+        if status.get("verdict") == "out of control" and status.get("stamp") not in cursor["retrained"]:
+            cursor["retrained"].append(status["stamp"])
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"chart-retrain:{dataset}:{status['stamp']}",
+                    job_name=retrain_job.name,
+                    partition_key=dataset,
+                    tags={"nirs/reason": "control chart out of control", "nirs/dataset": dataset},
+                )
+            )
+    if not requests:
+        return dg.SkipReason("no new reference samples and no chart out of control")
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
