@@ -38,7 +38,7 @@ import numpy as np
 from nirs_core.errors import ConfigError
 from nirs_core.models._domain_kernels import domain_statistics
 
-__all__ = ["DOMAIN_KERNEL", "fit_domain", "hotelling_limit", "q_limit"]
+__all__ = ["DOMAIN_KERNEL", "fit_domain", "hotelling_limit", "q_limit", "test_flags"]
 
 DOMAIN_KERNEL = "nirs_core.models._domain_kernels:domain_statistics"
 _PCA_VARIANCE = 0.99
@@ -138,3 +138,10 @@ def fit_domain(
         },
     }
     return state, meta
+
+
+def test_flags(state: dict[str, Any], meta: dict[str, Any], X: np.ndarray) -> dict[str, Any]:
+    """``test_n`` and ``test_out_of_domain`` (T² or Q beyond its limit) of test spectra ``X``."""
+    stats = domain_statistics(np.asarray(X, dtype=np.float64), **state)
+    out = (stats[:, 0] > meta["t2_limit"]) | (stats[:, 1] > meta["q_limit"])
+    return {"test_n": int(out.size), "test_out_of_domain": int(out.sum())}

@@ -170,6 +170,7 @@ def fitted_pipeline(context: dg.AssetExecutionContext, nirs: NirsResource, spect
                     "nodes": len(result.graph.nodes),
                     "artifacts": len(result.artifacts),
                     "runtime_dag": dg.MetadataValue.md(graph_markdown(result.graph)),
+                    **domain_metadata(result),
                 },
                 partition_key=key,
             )
@@ -214,3 +215,19 @@ def prediction_table(result: Result) -> pl.DataFrame:
 
     rows = [{name: row.get(name) for name in SCHEMA.names if name in row} for row in result.predictions]
     return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def domain_metadata(result: Result) -> dict[str, Any]:
+    """What says whether to trust a result's test score: how many test spectra lie outside the
+    refit model's domain (T² or Q beyond its 95 % limit), and the ISO 12099 statistics."""
+    domain = result.info.get("domain") or {}
+    out: dict[str, Any] = {}
+    if domain.get("test_n"):
+        outside, n = int(domain["test_out_of_domain"]), int(domain["test_n"])
+        out["test_out_of_domain"] = f"{outside} of {n}" + (" (scores of these are extrapolations)" if outside else "")
+    validation = result.info.get("validation") or {}
+    if validation:
+        out["validation"] = dg.MetadataValue.json(
+            {k: {m: v for m, v in validation[k].items() if m != "per_class"} for k in ("calibration", "cv", "test") if k in validation}
+        )
+    return out

@@ -17,6 +17,7 @@ from nirs_core.metrics import badness
 from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 from nirs_core.pipeline.result import Result
 from nirs_dagster._display import table_markdown
+from nirs_dagster.assets.modelling import domain_metadata
 from nirs_dagster.partitions import ConfigCatalogue, dataset_partitions, split_result_key
 from nirs_dagster.resources import NirsResource
 
@@ -214,6 +215,7 @@ def model_bundle(
             "config": result.config_name,
             "bytes": Path(path).stat().st_size,
             "signed_with": str(key_file) if key_file else "$NIRS_BUNDLE_KEY",
+            **domain_metadata(result),
         }
     )
     return record

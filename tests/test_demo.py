@@ -1,0 +1,66 @@
+"""The demo (bundled fermentation spectra × the demo template) shows a model a chemometrician
+would believe: its best config's test RMSEP is of the order of its RMSECV (within 2×), the
+published treatment (crop 950–1500 cm⁻¹, linear baseline, Savitzky–Golay 15/2/1, PLS) is among
+its options, and a calibration on the standards alone flags the on-line spectra it cannot
+predict instead of scoring them silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from nirs_core.app.demo import load_demo
+from nirs_core.app.predict import predict
+from nirs_core.data import SpectroDataset
+from nirs_core.pipeline.executor import execute_batch
+from nirs_core.pipeline.generators import expand
+from nirs_core.store.bundle import write_bundle
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "nirs_dagster" / "demo_templates" / "fermentation_pls.yaml"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    ds = load_demo("fermentation")
+    results = execute_batch(expand(yaml.safe_load(TEMPLATE.read_text())), ds)
+    return ds, results
+
+
+def test_the_demo_best_test_rmsep_is_within_twice_its_rmsecv(demo):
+    _, results = demo
+    best = min(results, key=lambda r: r.cv_score)
+    assert best.test_score <= 2 * best.cv_score, (best.config_name, best.cv_score, best.test_score)
+    names = {r.config_name for r in results}
+    assert any("LinearBaseline_SG_PLS" in n for n in names)  # the published treatment is an option
+    validation = best.info["validation"]
+    rows = {(r["fold"], r["partition"]): r for r in best.predictions if r["model"] == best.info["best_model"]}
+    t, p = np.asarray(rows[(-1, "test")]["y_true"]), np.asarray(rows[(-1, "test")]["y_pred"])
+    assert validation["test"]["rmsep"] == pytest.approx(np.sqrt(np.mean((p - t) ** 2)), rel=1e-12)
+    assert best.info["domain"]["test_out_of_domain"] <= 0.2 * best.info["domain"]["test_n"]
+
+
+def test_a_calibration_on_the_standards_alone_flags_every_online_spectrum(demo, tmp_path):
+    ds, _ = demo
+    X = np.asarray(ds.x(None))
+    y = np.asarray(ds.y(None, "numeric"))
+    standards = np.arange(X.shape[0]) < 21  # the chemotools training set: spectra of standards
+    only = SpectroDataset.from_arrays(
+        X,
+        y,
+        name="standards",
+        wavelengths=np.asarray(ds.wavelengths(0)),
+        units="cm-1",
+        partition=np.where(standards, "train", "test"),
+        target_names=["glucose"],
+    )
+    results = execute_batch(expand(yaml.safe_load(TEMPLATE.read_text())), only)
+    best = min(results, key=lambda r: r.cv_score)
+    assert best.test_score > 3 * best.cv_score  # the extrapolation the README warns about
+    table = predict(
+        write_bundle(best, tmp_path / "s.zip", sign=False, dataset=only), X[~standards], trust_unsigned=True
+    )
+    assert not table["in_domain"].any()  # flagged, not silently scored
+    assert (table["t2"] > table["t2_limit"]).mean() >= 0.9
