@@ -224,10 +224,16 @@ def domain_metadata(result: Result) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if domain.get("test_n"):
         outside, n = int(domain["test_out_of_domain"]), int(domain["test_n"])
-        out["test_out_of_domain"] = f"{outside} of {n}" + (" (scores of these are extrapolations)" if outside else "")
+        out["test_out_of_domain"] = f"{outside} of {n}" + (
+            " (scores of these are extrapolations)" if outside else ""
+        )
     validation = result.info.get("validation") or {}
     if validation:
         out["validation"] = dg.MetadataValue.json(
-            {k: {m: v for m, v in validation[k].items() if m != "per_class"} for k in ("calibration", "cv", "test") if k in validation}
+            {
+                k: {m: v for m, v in validation[k].items() if m != "per_class"}
+                for k in ("calibration", "cv", "test")
+                if k in validation
+            }
         )
     return out

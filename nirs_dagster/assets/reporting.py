@@ -32,7 +32,43 @@ LEADERBOARD_SCHEMA = {
     "metric": pl.String,
     "cv_score": pl.Float64,
     "test_score": pl.Float64,
+    # ISO 12099 statistics of the test predictions (regression; None otherwise)
+    "rmsep_over_rmsecv": pl.Float64,
+    "test_bias": pl.Float64,
+    "test_sep": pl.Float64,
+    "test_r2": pl.Float64,
+    "test_rpd": pl.Float64,
+    "test_bias_test": pl.String,
+    "test_slope_test": pl.String,
 }
+_NO_TEST = dict.fromkeys(
+    ("rmsep_over_rmsecv", "test_bias", "test_sep", "test_r2", "test_rpd", "test_bias_test", "test_slope_test")
+)
+
+
+def test_statistics(table: pl.DataFrame) -> dict[str, Any]:
+    """The leaderboard's validation columns of a result's prediction rows
+    (:func:`nirs_core.validation.regression_statistics` of the refit's test predictions, first
+    target), all None without a test partition or for classification."""
+    from nirs_core.validation import regression_statistics
+
+    rows = table.filter((pl.col("fold") == REFIT_FOLD) & (pl.col("partition") == "test"))
+    if rows.height == 0 or rows["metric"][0] != "rmse" or rows["n_samples"][0] < 3:
+        return dict(_NO_TEST)
+    q = int(rows["n_targets"][0])
+    t = np.asarray(rows["y_true"][0], dtype=np.float64).reshape(-1, q)[:, 0]
+    p = np.asarray(rows["y_pred"][0], dtype=np.float64).reshape(-1, q)[:, 0]
+    stats = regression_statistics(t, p, kind="test")
+    cv = score_of(table, POOLED_FOLD, "val")
+    return {
+        "rmsep_over_rmsecv": stats["rmsep"] / cv if cv else None,
+        "test_bias": stats["bias"],
+        "test_sep": stats["sep"],
+        "test_r2": stats["r2"],
+        "test_rpd": stats["rpd"],
+        "test_bias_test": stats["tests"]["bias"]["verdict"],
+        "test_slope_test": stats["tests"]["slope"]["verdict"],
+    }
 
 
 def score_of(table: pl.DataFrame, fold: int, partition: str) -> float | None:
@@ -73,6 +109,7 @@ def leaderboard(
                 "metric": table["metric"][0],
                 "cv_score": score_of(table, POOLED_FOLD, "val"),
                 "test_score": score_of(table, REFIT_FOLD, "test"),
+                **test_statistics(table),
             }
         )
     if not rows:

@@ -157,3 +157,22 @@ def test_datasheet_and_model_bundle(pipeline):
         record.path, inbox.data / "corn" / "Xval.csv", key_file=inbox.workspace / "keys" / "signing.key", values_only=True
     )
     assert replayed.shape == (20, 1) and math.isfinite(float(replayed.sum()))
+
+
+def test_leaderboard_carries_the_test_statistics_and_the_domain_warning(pipeline):
+    _, _, _, runs = pipeline
+    board = runs["reports"].output_for_node("leaderboard")
+    tables = runs["results"].output_for_node("predictions")
+    for row in board.iter_rows(named=True):
+        table = next(t for k, t in tables.items() if row["config_id"] in str(k))
+        test = table.filter((pl.col("fold") == -1) & (pl.col("partition") == "test")).row(0, named=True)
+        t, p = np.asarray(test["y_true"]), np.asarray(test["y_pred"])
+        e = p - t
+        sep = np.sqrt(np.sum((e - e.mean()) ** 2) / (e.size - 1))
+        assert row["test_bias"] == pytest.approx(e.mean(), rel=1e-9, abs=1e-15)
+        assert row["test_sep"] == pytest.approx(sep, rel=1e-9)
+        assert row["test_rpd"] == pytest.approx(np.std(t, ddof=1) / sep, rel=1e-9)
+        assert row["rmsep_over_rmsecv"] == pytest.approx(row["test_score"] / row["cv_score"], rel=1e-12)
+        assert row["test_bias_test"] in ("pass", "fail") and row["test_slope_test"] in ("pass", "fail")
+    fitted = runs["results"].asset_materializations_for_node("fitted_pipeline")
+    assert all(" of 20" in m.metadata["test_out_of_domain"].value for m in fitted)
