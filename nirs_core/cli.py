@@ -398,7 +398,28 @@ def _cmd_show(args: argparse.Namespace) -> int:
             f"lineage   graph {lineage.get('graph_structure_hash')}, dataset {lineage.get('dataset_content_hash')}"
         )
         print(f"created   {sheet.get('created_at')}; plots: {', '.join(sheet.get('plots') or []) or 'none'}")
+    _print_validation(info)
     return 0
+
+
+def _print_validation(info: dict) -> None:
+    """The ISO 12099 statistics and the domain limits of ``nirs show``."""
+    validation, domain = info.get("validation") or {}, info.get("domain") or {}
+    names = {"calibration": "rmsec", "cv": "rmsecv", "test": "rmsep"}
+    for kind, rmse in names.items():
+        v = validation.get(kind)
+        if not v or rmse not in v:
+            continue
+        verdicts = ", ".join(f"{t} {r['verdict']}" for t, r in v["tests"].items())
+        print(
+            f"{kind:<12}{rmse} {v[rmse]:.4g}, bias {v['bias']:.3g}, SEP {v['sep']:.4g}, slope {v['slope']:.3g}, "
+            f"R² {v['r2']:.3f}, RPD {v['rpd']:.2f}, RPIQ {v['rpiq']:.2f}, n {v['n']} ({verdicts})"
+        )
+    if domain:
+        print(
+            f"domain      {domain.get('scores')}: T² limit {domain['t2_limit']:.4g}, Q limit "
+            f"{domain['q_limit']:.4g}, leverage limit {domain['leverage_limit']:.3g}"
+        )
 
 
 def _show_json(bundle) -> dict:

@@ -64,3 +64,43 @@ def test_a_calibration_on_the_standards_alone_flags_every_online_spectrum(demo, 
     )
     assert not table["in_domain"].any()  # flagged, not silently scored
     assert (table["t2"] > table["t2_limit"]).mean() >= 0.9
+
+
+def test_the_trained_demo_datasheet_is_a_validation_report(demo, tmp_path):
+    import json
+    import zipfile
+
+    from nirs_core.app.train import train_bundle
+
+    ds, results = demo
+    folder = tmp_path / "fermentation"
+    ds.save(folder)
+    out = train_bundle(TEMPLATE, folder, tmp_path / "f.zip", sign=False)
+    with zipfile.ZipFile(out["bundle"]) as z:
+        sheet = json.loads(z.read("datasheet.json"))
+        names = set(z.namelist())
+        markdown = z.read("datasheet.md").decode()
+    assert {"plots/domain_t2_q.png", "plots/rmsecv_curve.png", "plots/residuals.png"} <= names
+    section = sheet["validation"]
+    best = min(results, key=lambda r: r.cv_score)
+    assert section["n_components"] == best.config[-1]["model"]["params"]["n_components"]
+    curve = dict((int(a), r) for a, r in section["rmsecv_curve"])
+    assert min(curve, key=curve.get) == section["n_components"]  # the count with the lowest RMSECV
+    siblings = {
+        r.config[-1]["model"]["params"]["n_components"]: r.cv_score
+        for r in results
+        if r.config[:-1] == best.config[:-1]
+    }
+    assert curve == pytest.approx(siblings, rel=1e-12)
+    # the interval's empirical coverage: |ŷ − y| ≤ half-width on the test rows
+    row = next(r for r in best.predictions if r["fold"] == -1 and r["partition"] == "test")
+    half = section["domain"]["interval"]["half_width"][0]
+    covered = np.mean(np.abs(np.asarray(row["y_pred"]) - np.asarray(row["y_true"])) <= half)
+    assert section["interval_test_coverage"] == pytest.approx(covered)
+    for text in (
+        "## Validation (ISO 12099)",
+        "| RMSEC / RMSECV / RMSEP |",
+        "### Applicability domain",
+        f"Latent variables: {section['n_components']}",
+    ):
+        assert text in markdown

@@ -270,3 +270,13 @@ def test_bad_input_gets_one_clear_error(corn_arrays, instrument1_bundle, instrum
         transfer_bundle(path, X[1][:5], X[0][:5], tmp_path / "t.zip", method="OSC", trust_unsigned=True)
     with pytest.raises(DataError, match=r"one shape \(n, 700\); got \(5, 700\) and \(4, 700\)"):
         transfer_bundle(path, X[1][:5], X[0][:4], tmp_path / "t.zip", trust_unsigned=True)
+
+
+def test_a_transfer_maps_one_source(tmp_path):
+    rng = np.random.default_rng(0)
+    X1, X2 = rng.normal(size=(30, 12)), rng.normal(size=(30, 8))
+    ds = SpectroDataset.from_arrays([X1, X2], X1[:, 0] + X2[:, 1], source_names=["nir", "mir"])
+    result = execute([{"split": KFOLD}, {"model": {"class": "PLS", "params": {"n_components": 2}}}], ds)
+    path = write_bundle(result, tmp_path / "two.zip", sign=False, dataset=ds)
+    with pytest.raises(ConfigError, match="has 2 input nodes; a transfer maps one source"):
+        transfer_bundle(path, X1[:5], X1[:5], tmp_path / "t.zip", trust_unsigned=True, sign=False, method="DS")

@@ -150,3 +150,11 @@ def test_show_json_prints_the_validation_statistics(setup, capsys):
     assert shown["validation"]["test"]["rmsep"] == pytest.approx(shown["test_score"], rel=1e-12)
     assert set(shown["validation"]["test"]["tests"]) == {"bias", "slope", "sep"}
     assert shown["domain"]["t2_limit"] > 0 and shown["domain"]["interval"]["coverage"] == 0.9
+
+
+def test_show_prints_the_statistics_and_the_domain(setup, capsys):
+    assert main(["show", str(setup["bundle"]), "--trust-unsigned"]) == 0
+    out = capsys.readouterr().out
+    shown = open_bundle(setup["bundle"], trust_unsigned=True).info
+    assert f"rmsep {shown['validation']['test']['rmsep']:.4g}" in out
+    assert f"T² limit {shown['domain']['t2_limit']:.4g}" in out

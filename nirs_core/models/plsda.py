@@ -63,7 +63,7 @@ class PLSDiscriminantAnalysis(ClassifierMixin, BaseEstimator):
         self.intercept_ = fit.intercept[-1]
         self.x_weights_, self.x_loadings_ = fit.x_weights, fit.x_loadings
         self.x_rotations_, self.y_loadings_ = fit.x_rotations, fit.y_loadings
-        self.x_mean_ = fit.x_mean
+        self.x_mean_, self.x_std_ = fit.x_mean, fit.x_std
         return self
 
     def decision_function(self, X):
