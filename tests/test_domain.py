@@ -279,4 +279,6 @@ def test_a_transfer_maps_one_source(tmp_path):
     result = execute([{"split": KFOLD}, {"model": {"class": "PLS", "params": {"n_components": 2}}}], ds)
     path = write_bundle(result, tmp_path / "two.zip", sign=False, dataset=ds)
     with pytest.raises(ConfigError, match="has 2 input nodes; a transfer maps one source"):
-        transfer_bundle(path, X1[:5], X1[:5], tmp_path / "t.zip", trust_unsigned=True, sign=False, method="DS")
+        transfer_bundle(
+            path, X1[:5], X1[:5], tmp_path / "t.zip", trust_unsigned=True, sign=False, method="DS"
+        )

@@ -8,8 +8,8 @@ import csv
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
+
 from nirs_core.app.monitor import chart_points, chart_sep, monitor
 from nirs_core.app.predict import predict
 from nirs_core.cli import main
