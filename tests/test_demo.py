@@ -44,8 +44,8 @@ def test_the_demo_best_test_rmsep_is_within_twice_its_rmsecv(demo):
 
 def test_a_calibration_on_the_standards_alone_flags_every_online_spectrum(demo, tmp_path):
     ds, _ = demo
-    X = np.asarray(ds.x(None))
-    y = np.asarray(ds.y(None, "numeric"))
+    (X,) = ds.x(None)
+    y = np.asarray(ds.y(None, version="regression"))
     standards = np.arange(X.shape[0]) < 21  # the chemotools training set: spectra of standards
     only = SpectroDataset.from_arrays(
         X,

@@ -195,10 +195,7 @@ def test_an_instrument1_model_flags_instruments_2_and_3(instruments, instrument1
     table = predict(path, X[0][sets == "test"], trust_unsigned=True)
     assert np.array_equal(table["oil"].to_numpy(), values[:, 0])
     row = next(r for r in best.predictions if r["fold"] == -1 and r["partition"] == "test")
-    # (training predicted the 30 calibration and 20 test rows in one block; BLAS may round the
-    # same row differently in a block of another size, so the same input, not these rows, is
-    # what replays bit for bit: tests/test_replay.py)
-    np.testing.assert_allclose(values[:, 0], np.asarray(row["y_pred"]), rtol=0, atol=1e-13)
+    assert np.array_equal(values[:, 0], np.asarray(row["y_pred"]))  # bit for bit
     # the 90 % interval covers about 90 % of the test references
     te = sets == "test"
     covered = (own["oil_lower"].to_numpy()[te] <= y[te]) & (y[te] <= own["oil_upper"].to_numpy()[te])

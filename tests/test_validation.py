@@ -123,8 +123,8 @@ def test_the_executor_reports_the_statistics_of_its_prediction_rows(corn_arrays)
 
 def test_classification_statistics_equal_scikit_learn_on_coffee():
     coffee = load(shared_path("coffee", "coffee.csv"), target="origin")
-    X = coffee.x(None)
-    labels = np.asarray(coffee.y(None, "raw")).ravel()
+    (X,) = coffee.x(None)
+    labels = np.asarray(coffee.y(None, version="raw")).ravel()
     pred = cross_val_predict(
         LinearDiscriminantAnalysis(), X[:, ::20], labels, cv=KFold(4, shuffle=True, random_state=1)
     )

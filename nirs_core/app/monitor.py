@@ -67,7 +67,7 @@ def chart_points(bundle: Bundle, reference: Any, *, target: str | None = None) -
     if not names:
         raise DataError(f"{where}: no laboratory values; expected a column {wanted!r} beside the spectra.")
     column = names.index(wanted) if wanted in names else 0
-    y = np.asarray(ds.y(None, "numeric"), dtype=np.float64)[:, column]
+    y = np.asarray(ds.y(None, version="regression"), dtype=np.float64)[:, column]
     prepared = prepare_input(bundle, ds)
     table = replay_table(bundle, prepared.sources)
     predicted = np.asarray(table[bundle.targets[0]] if bundle.targets else next(iter(table.values())))

@@ -61,7 +61,7 @@ def _domain_values(graph: Any, artifacts: Mapping[str, bytes], dataset: Any) -> 
         rows = np.flatnonzero((partition == part) & measured)
         if rows.size:
             sources = [
-                np.asarray(dataset.x(rows, source=k, processings=["raw"]), dtype=np.float64)
+                np.asarray(dataset.x(rows, source=k, processings=["raw"])[0], dtype=np.float64)
                 for k in range(dataset.n_sources)
             ]
             out[part] = np.asarray(evaluate_nodes(_Fitted(graph, artifacts), sources)[node.id])
