@@ -279,3 +279,34 @@ def test_a_transfer_maps_one_source(tmp_path):
         transfer_bundle(
             path, X1[:5], X1[:5], tmp_path / "t.zip", trust_unsigned=True, sign=False, method="DS"
         )
+
+
+def test_a_stacked_ensemble_gets_the_domain_of_its_input_spectra(instruments, tmp_path):
+    X, y, sets = instruments
+    part = np.where(sets == "cal", "train", sets)
+    ds = SpectroDataset.from_arrays(
+        X[0], y, wavelengths=np.arange(1100, 2500, 2.0), units="nm", partition=part
+    )
+    steps = [
+        {"split": KFOLD},
+        {
+            "branch": [
+                [{"model": {"class": "PLS", "params": {"n_components": 6}}}],
+                [
+                    {
+                        "model": {
+                            "class": "sklearn.ensemble.RandomForestRegressor",
+                            "params": {"n_estimators": 20, "random_state": 0},
+                        }
+                    }
+                ],
+            ]
+        },
+        {"stack": {"class": "sklearn.linear_model.LinearRegression"}, "name": "meta"},
+    ]
+    result = execute(steps, ds)
+    assert result.info["best_model"] == "meta" and result.info["domain"]["scores"].startswith("PCA")
+    path = write_bundle(result, tmp_path / "stack.zip", sign=False, dataset=ds)
+    own = predict(path, X[0][sets == "test"], trust_unsigned=True)["in_domain"].to_numpy()
+    other = predict(path, X[1], trust_unsigned=True)["in_domain"].to_numpy()
+    assert own.mean() >= 0.8 and other.mean() <= 0.1

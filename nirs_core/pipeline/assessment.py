@@ -15,7 +15,7 @@ from nirs_core.models.domain import DOMAIN_KERNEL
 from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 from nirs_core.validation import classification_statistics, conformal_quantile, regression_statistics
 
-__all__ = ["DEFAULT_COVERAGE", "INTERVAL_METHOD", "attach_domain", "validation_statistics"]
+__all__ = ["DEFAULT_COVERAGE", "INTERVAL_METHOD", "attach_domain", "stack_domain", "validation_statistics"]
 
 #: Coverage of the prediction interval a bundle reports unless asked otherwise.
 DEFAULT_COVERAGE = 0.9
@@ -137,3 +137,21 @@ def attach_domain(
         )
     )
     return {**meta, "node": node_id}
+
+
+def stack_domain(
+    graph: RuntimeGraph, full: list[np.ndarray], cal: np.ndarray, test: np.ndarray
+) -> tuple[str, dict, dict] | None:
+    """The domain of a stacked ensemble, whose meta-model sees predictions rather than spectra: a
+    PCA of the calibration spectra as they enter the graph (one source only; None otherwise or
+    without a ``stack`` node)."""
+    from nirs_core.models.domain import fit_domain, test_flags
+
+    inputs = [n for n in graph.nodes if n.kind == "input"]
+    if len(full) != 1 or len(inputs) != 1 or not any(n.kind == "stack" for n in graph.nodes) or cal.size < 3:
+        return None
+    state, meta = fit_domain(object(), full[0][cal])
+    meta["scores"] += " (a stacked ensemble: the spectra as they enter the graph)"
+    if test.size:
+        meta.update(test_flags(state, meta, full[0][test]))
+    return inputs[0].id, state, meta

@@ -20,7 +20,7 @@ from nirs_core.errors import ConfigError
 from nirs_core.graph.runtime import Node, RuntimeGraph
 from nirs_core.metrics import badness
 from nirs_core.names import POOLED_FOLD, REFIT_FOLD
-from nirs_core.pipeline.assessment import attach_domain, validation_statistics
+from nirs_core.pipeline.assessment import attach_domain, stack_domain, validation_statistics
 from nirs_core.pipeline.cache import PreprocessingCache, processing_key
 from nirs_core.pipeline.generators import PipelineConfig, expand
 from nirs_core.pipeline.keywords import KEYWORDS, Context
@@ -407,7 +407,8 @@ class _Batch:
         s = summaries[best]
         graph, artifacts = self._graph(best, per_ctx, folds, cfg, plan)
         best_set = self._find(per_ctx["refit"], best)[1]
-        domain = attach_domain(graph, artifacts, best_set.domain, rows, best, best_set.tail[0].id, self.task)
+        found = best_set.domain or stack_domain(graph, self.full, self.cal[self.measured[self.cal]], self.test)
+        domain = attach_domain(graph, artifacts, found, rows, best, best_set.tail[0].id, self.task)
         classes = [c if isinstance(c, (int, float, str)) else str(c) for c in self.ds.classes]
         info: dict[str, Any] = {
             "best_model": best,

@@ -410,7 +410,9 @@ def test_stacking_replays_and_reports_the_branch_models(corn):
         "005_PLSRegression",
     } or len({r["model"] for r in result.predictions}) == 3
     kinds = [n.kind for n in result.graph.nodes]
-    assert kinds.count("model") == 2 and "stack" in kinds and kinds[-2] == "pickled"
+    assert kinds.count("model") == 2 and "stack" in kinds and kinds[-3] == "pickled"
+    # the ensemble's domain: a PCA of the spectra as they enter the graph (tests/test_domain.py)
+    assert kinds[-1] == "domain" and result.graph.nodes[-1].parents == ["000_input"]
     Xtest = corn.x({"partition": "test"})[0]
     assert np.array_equal(
         _replay(result.graph, result.artifacts, [Xtest]).reshape(-1, 1), _refit_test_predictions(result)
