@@ -310,3 +310,28 @@ def test_a_stacked_ensemble_gets_the_domain_of_its_input_spectra(instruments, tm
     own = predict(path, X[0][sets == "test"], trust_unsigned=True)["in_domain"].to_numpy()
     other = predict(path, X[1], trust_unsigned=True)["in_domain"].to_numpy()
     assert own.mean() >= 0.8 and other.mean() <= 0.1
+
+
+def test_cli_predict_writes_the_domain_columns_on_numpy_alone(instruments, instrument1_bundle, tmp_path):
+    import subprocess
+    import sys
+
+    X, _, sets = instruments
+    path, _ = instrument1_bundle
+    spectra = tmp_path / "inst2.csv"
+    rows = [",".join(f"{w:g}" for w in np.arange(1100, 2500, 2.0))]
+    rows += [",".join(repr(float(v)) for v in x) for x in X[1][sets == "test"]]
+    spectra.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "p.csv"
+    code = (
+        "import sys\nfrom nirs_core.cli import main\n"
+        f"code = main(['predict', {str(path)!r}, {str(spectra)!r}, '-o', {str(out)!r}, '--trust-unsigned'])\n"
+        "bad = [m for m in ('sklearn', 'polars', 'matplotlib', 'scipy') if m in sys.modules]\n"
+        "assert code == 0 and not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    header, *lines = out.read_text().splitlines()
+    assert header == "oil,oil_lower,oil_upper,t2,t2_limit,q,q_limit,leverage,in_domain"
+    table = predict(path, X[1][sets == "test"], trust_unsigned=True)
+    assert [line.split(",")[-1] for line in lines] == [str(v) for v in table["in_domain"].to_list()]
+    assert np.array_equal([float(line.split(",")[3]) for line in lines], table["t2"].to_numpy())
