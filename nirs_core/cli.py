@@ -475,6 +475,29 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     return 0 if chart["verdict"] != "out of control" else 1
 
 
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    from nirs_core.app.transfer import transfer_bundle
+    from nirs_core.graph.replay import prepare_input
+    from nirs_core.store.bundle import open_bundle
+
+    bundle = open_bundle(args.bundle, **_bundle_options(args))
+    slave = prepare_input(bundle, args.slave).sources[0]
+    master = prepare_input(bundle, args.master).sources[0]
+    params = {"half_width": args.half_width} if args.method == "PDS" else {"rank": args.rank}
+    path = transfer_bundle(
+        bundle,
+        slave,
+        master,
+        args.output,
+        method=args.method,
+        params=params,
+        key_file=args.key_file,
+        sign=not args.unsigned,
+    )
+    print(f"{args.method} fitted on {slave.shape[0]} transfer sample(s); bundle written to {path}")
+    return 0
+
+
 def _add_key_options(parser: argparse.ArgumentParser, *, verify: bool = True) -> None:
     parser.add_argument(
         "--key-file",
@@ -653,6 +676,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key_options(mon)
     _add_trust_option(mon)
     mon.set_defaults(func=_cmd_monitor)
+
+    transfer = sub.add_parser(
+        "transfer", help="put a calibration transfer (PDS or DS) for a second instrument in front of a bundle"
+    )
+    transfer.add_argument("bundle")
+    transfer.add_argument(
+        "--slave", required=True, metavar="PATH", help="transfer samples on the new instrument"
+    )
+    transfer.add_argument(
+        "--master",
+        required=True,
+        metavar="PATH",
+        help="the same samples on the bundle's instrument (same order)",
+    )
+    transfer.add_argument(
+        "-o", "--output", required=True, metavar="BUNDLE", help="the transferred bundle (.zip)"
+    )
+    transfer.add_argument("--method", choices=["PDS", "DS"], default="PDS")
+    transfer.add_argument("--half-width", type=int, default=2, help="PDS window half-width (default 2)")
+    transfer.add_argument("--rank", type=int, help="DS rank (default: full)")
+    transfer.add_argument("--unsigned", action="store_true", help="write an unsigned bundle")
+    _add_key_options(transfer)
+    _add_trust_option(transfer)
+    transfer.set_defaults(func=_cmd_transfer)
     return parser
 
 

@@ -23,7 +23,7 @@ from nirs_core.operators.baseline import LinearBaselineCorrection
 from nirs_core.operators.derivatives import SavitzkyGolay
 from nirs_core.operators.wavelength import CropWavelengths
 from nirs_core.pipeline.executor import execute
-from nirs_core.store.bundle import write_bundle
+from nirs_core.store.bundle import open_bundle, write_bundle
 
 KFOLD = {
     "class": "sklearn.model_selection.KFold",
@@ -335,3 +335,30 @@ def test_cli_predict_writes_the_domain_columns_on_numpy_alone(instruments, instr
     table = predict(path, X[1][sets == "test"], trust_unsigned=True)
     assert [line.split(",")[-1] for line in lines] == [str(v) for v in table["in_domain"].to_list()]
     assert np.array_equal([float(line.split(",")[3]) for line in lines], table["t2"].to_numpy())
+
+
+def test_nirs_transfer_writes_the_transferred_bundle(instruments, instrument1_bundle, tmp_path, capsys):
+    from nirs_core.cli import main
+
+    X, _, sets = instruments
+    path, _ = instrument1_bundle
+    header = ",".join(f"{w:g}" for w in np.arange(1100, 2500, 2.0))
+    files = {}
+    for name, i in (("slave", 1), ("master", 0)):
+        files[name] = tmp_path / f"{name}.csv"
+        rows = [",".join(repr(float(v)) for v in x) for x in X[i][sets == "trans"]]
+        files[name].write_text("\n".join([header, *rows]) + "\n")
+    out = tmp_path / "moved.zip"
+    argv = ["transfer", str(path), "--slave", str(files["slave"]), "--master", str(files["master"])]
+    assert (
+        main([*argv, "-o", str(out), "--method", "DS", "--rank", "10", "--unsigned", "--trust-unsigned"]) == 0
+    )
+    assert "DS fitted on 30 transfer sample(s)" in capsys.readouterr().out
+    moved = predict(out, X[1][sets == "test"], trust_unsigned=True)
+    assert moved["in_domain"].mean() >= 0.9
+    info = open_bundle(out, trust_unsigned=True).info
+    assert info["transfer"] == {
+        "method": "DS",
+        "params": {"center": True, "rank": 10, "rcond": 1e-10},
+        "n_transfer": 30,
+    }
