@@ -658,7 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     mon = sub.add_parser(
         "monitor",
-        help="predict new reference samples and add them to the bundle's control chart (ISO 12099 §11)",
+        help="predict new reference samples and add them to the bundle's control chart (ISO 12099 §11); "
+        "exit 1 when the chart is out of control",
     )
     mon.add_argument("bundle")
     mon.add_argument(
