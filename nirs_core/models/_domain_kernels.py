@@ -6,7 +6,28 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["domain_statistics"]
+__all__ = ["domain_scores", "domain_statistics"]
+
+_BLOCK_BYTES = 4 << 20  # rows are processed in blocks of about 4 MiB: temporaries stay small
+
+
+def domain_scores(
+    X: np.ndarray, mean: np.ndarray, scale: np.ndarray, rotations: np.ndarray, loadings: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores ``T = ((X − mean) / scale) R`` (n × A) and Q residuals ``‖Xs − T Pᵀ‖²`` (n,),
+    block by block of rows (each row's numbers do not depend on the others)."""
+    X = np.asarray(X)
+    n, p = X.shape
+    step = max(64, _BLOCK_BYTES // (8 * max(p, 1)))
+    T = np.empty((n, rotations.shape[1]))
+    q = np.empty(n)
+    for start in range(0, n, step):
+        Xs = (np.asarray(X[start : start + step], dtype=np.float64) - mean) / scale
+        t = Xs @ rotations
+        Xs -= t @ loadings.T
+        T[start : start + t.shape[0]] = t
+        q[start : start + t.shape[0]] = np.einsum("ij,ij->i", Xs, Xs)
+    return T, q
 
 
 def domain_statistics(
@@ -27,10 +48,7 @@ def domain_statistics(
     ``Q = ‖Xs − T Pᵀ‖²`` (P = ``loadings``), leverage ``h = 1/n + Σₐ tₐ² / (tₐᵀtₐ)`` which, for
     calibration scores of mean zero, is ``1/n + T² / (n − 1)``. ``cv_abs_residuals`` is carried
     in the same state for the prediction interval and not used here."""
-    Xs = (np.asarray(X, dtype=np.float64) - mean) / scale
-    T = Xs @ rotations
-    E = Xs - T @ loadings.T
-    q = np.einsum("ij,ij->i", E, E)
+    T, q = domain_scores(X, mean, scale, rotations, loadings)
     t2 = (T * T / score_variance).sum(axis=1)
     n = float(n_calibration)
     leverage = 1.0 / n + t2 / (n - 1.0)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from nirs_core.errors import ConfigError
-from nirs_core.models._domain_kernels import domain_statistics
+from nirs_core.models._domain_kernels import domain_scores, domain_statistics
 
 __all__ = ["DOMAIN_KERNEL", "fit_domain", "hotelling_limit", "q_limit", "test_flags"]
 
@@ -66,6 +66,28 @@ def q_limit(q: np.ndarray, level: float = 0.95) -> float:
     return float(g * stats.chi2.ppf(level, h))
 
 
+def _principal_axes(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, variances, axes as columns) of the rows of ``X``, largest first: from the p × p
+    scatter matrix accumulated block by block when n ≥ p (no centred copy of X), else from the
+    SVD of the centred rows."""
+    n, p = X.shape
+    mean = np.asarray(X, dtype=np.float64).mean(axis=0) if n < p else np.zeros(p)
+    if n < p:
+        _, s, vt = np.linalg.svd(np.asarray(X, dtype=np.float64) - mean, full_matrices=False)
+        return mean, s * s, vt.T
+    step = max(64, (4 << 20) // (8 * p))
+    for start in range(0, n, step):
+        mean += np.asarray(X[start : start + step], dtype=np.float64).sum(axis=0)
+    mean /= n
+    scatter = np.zeros((p, p))
+    for start in range(0, n, step):
+        block = np.asarray(X[start : start + step], dtype=np.float64) - mean
+        scatter += block.T @ block
+    values, vectors = np.linalg.eigh(scatter)
+    order = np.argsort(values)[::-1]
+    return mean, np.clip(values[order], 0.0, None), vectors[:, order]
+
+
 def _score_model(
     estimator: Any, X: np.ndarray, n_components: int | None
 ) -> tuple[dict[str, np.ndarray], str]:
@@ -88,12 +110,11 @@ def _score_model(
             "rotations": axes,
             "loadings": axes,
         }, f"{type(estimator).__name__} scores ({a} principal components)"
-    mean = X.mean(axis=0)
-    _, s, vt = np.linalg.svd(X - mean, full_matrices=False)
-    explained = np.cumsum(s * s) / max(float((s * s).sum()), np.finfo(float).tiny)
+    mean, variances, axes_all = _principal_axes(X)
+    explained = np.cumsum(variances) / max(float(variances.sum()), np.finfo(float).tiny)
     a = int(np.searchsorted(explained, _PCA_VARIANCE) + 1)
-    a = max(1, min(a, _PCA_MAX, X.shape[0] - 2, vt.shape[0]))
-    axes = np.ascontiguousarray(vt[:a].T)
+    a = max(1, min(a, _PCA_MAX, X.shape[0] - 2, axes_all.shape[1]))
+    axes = np.ascontiguousarray(axes_all[:, :a])
     return {"mean": mean, "scale": np.ones(p), "rotations": axes, "loadings": axes}, (
         f"PCA of the preprocessed calibration spectra ({a} components, {explained[a - 1]:.1%} of the variance)"
     )
@@ -105,7 +126,6 @@ def fit_domain(
     """``(state, meta)`` of the domain of ``estimator`` fitted on calibration spectra ``X``
     (the model's input). ``state`` is the kernel's kwargs (arrays); ``meta`` the limits, how the
     scores were obtained and the calibration false-alarm rates."""
-    X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
     if n < 3:
         raise ConfigError(f"domain: the applicability domain needs at least 3 calibration rows; got {n}.")
@@ -113,12 +133,12 @@ def fit_domain(
     a = state["rotations"].shape[1]
     if a >= n:
         raise ConfigError(f"domain: {a} components on {n} calibration rows; the T² limit needs fewer.")
-    T = ((X - state["mean"]) / state["scale"]) @ state["rotations"]
+    T, q = domain_scores(X, state["mean"], state["scale"], state["rotations"], state["loadings"])
     variance = T.var(axis=0, ddof=1)
     state["score_variance"] = np.where(variance > 0, variance, np.finfo(float).tiny)
     state["n_calibration"] = int(n)
-    stats = domain_statistics(X, **state)
-    t2, q, leverage = stats[:, 0], stats[:, 1], stats[:, 2]
+    t2 = (T * T / state["score_variance"]).sum(axis=1)
+    leverage = 1.0 / n + t2 / (n - 1.0)  # as domain_statistics computes them
     q_new = q / np.maximum(1.0 - leverage, 1e-6) ** 2  # what a new spectrum's Q would be (docstring)
     t2_lim, q_lim = hotelling_limit(n, a, level), q_limit(q_new, level)
     meta = {
