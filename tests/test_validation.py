@@ -14,7 +14,7 @@ from sklearn.cross_decomposition import PLSRegression
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.model_selection import KFold, cross_val_predict
 
-from nirs_core.data import load
+from nirs_core.data import SpectroDataset, load
 from nirs_core.errors import DataError
 from nirs_core.pipeline.executor import execute
 from nirs_core.validation import classification_statistics, control_chart, regression_statistics
@@ -193,3 +193,40 @@ def test_bad_input_gets_one_clear_error():
         conformal_quantile([0.1, 0.2], 1.5)
     assert conformal_quantile([0.3, 0.1, 0.2], 0.5) == 0.2  # ceil(4 * 0.5) = 2nd smallest
     assert conformal_quantile([0.3, 0.1, 0.2], 0.9) == math.inf  # ceil(4 * 0.9) = 4 > 3
+
+
+def test_several_targets_get_statistics_and_intervals_each(corn_arrays, tmp_path):
+    import polars as pl
+
+    from nirs_core.app.predict import predict
+    from nirs_core.store.bundle import write_bundle
+
+    X = np.vstack([corn_arrays["Xcal"], corn_arrays["Xval"]])
+    oil = np.r_[corn_arrays["ycal"], corn_arrays["yval"]]
+    y = pl.DataFrame({"oil": oil, "oil_sq": oil**2})
+    ds = SpectroDataset.from_arrays(
+        X, y, wavelengths=corn_arrays["wavelengths"], units="nm", partition=["train"] * 60 + ["test"] * 20
+    )
+    result = execute([{"split": KFOLD}, {"model": {"class": "PLS", "params": {"n_components": 6}}}], ds)
+    per_target = result.info["validation"]["per_target"]
+    assert (
+        set(per_target) == {"oil", "oil_sq"}
+        and result.info["validation"]["test"] == per_target["oil"]["test"]
+    )
+    row = next(r for r in result.predictions if r["fold"] == -1 and r["partition"] == "test")
+    t, p = np.asarray(row["y_true"]).reshape(-1, 2), np.asarray(row["y_pred"]).reshape(-1, 2)
+    _check(
+        per_target["oil_sq"]["test"],
+        _reference(list(t[:, 1]), list(p[:, 1]), "test", per_target["oil_sq"]["cv"]["sep"], 60),
+        "test",
+    )
+    table = predict(
+        write_bundle(result, tmp_path / "two.zip", sign=False, dataset=ds),
+        corn_arrays["Xval"],
+        trust_unsigned=True,
+    )
+    assert {"oil_lower", "oil_upper", "oil_sq_lower", "oil_sq_upper"} <= set(table.columns)
+    widths = (table["oil_sq_upper"] - table["oil_sq_lower"]).unique().to_list()
+    assert len(widths) == 1 and widths[0] == pytest.approx(
+        2 * result.info["domain"]["interval"]["half_width"][1]
+    )
