@@ -162,6 +162,37 @@ def validation_section(
     return section, images
 
 
+def _classification_lines(validation: Mapping[str, Any]) -> list[str]:
+    """Accuracy per kind, then per-class precision / recall / F1 and the confusion matrix of
+    the cross-validation (the test set's when there is no cross-validation)."""
+    lines = []
+    for kind in ("calibration", "cv", "test"):
+        if kind in validation:
+            v = validation[kind]
+            lines.append(
+                f"- {kind}: accuracy {_fmt(v.get('accuracy'))}, balanced accuracy "
+                f"{_fmt(v.get('balanced_accuracy'))}, n {v.get('n')}"
+            )
+    kind = "cv" if "cv" in validation else "test" if "test" in validation else None
+    if kind is None:
+        return lines
+    v = validation[kind]
+    lines += ["", f"| class ({kind}) | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for name, c in v["per_class"].items():
+        lines.append(
+            f"| {name} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | {_fmt(c['f1'])} | {c['support']} |"
+        )
+    classes = [str(c) for c in v["classes"]]
+    lines += [
+        "",
+        "| reference \\ predicted | " + " | ".join(classes) + " |",
+        "|---" * (len(classes) + 1) + "|",
+    ]
+    for name, counts in zip(classes, v["confusion_matrix"]):
+        lines.append(f"| {name} | " + " | ".join(str(k) for k in counts) + " |")
+    return lines
+
+
 def render_validation(section: Mapping[str, Any]) -> list[str]:
     """The Markdown lines of a :func:`validation_section` json."""
     validation = section.get("statistics") or {}
@@ -190,13 +221,8 @@ def render_validation(section: Mapping[str, Any]) -> list[str]:
             "t(0.975, n−2); SEP: F = SEP²/SECV² against F(0.95, n−1, n_cv−1).",
         ]
     else:
-        for kind in ("calibration", "cv", "test"):
-            if kind in validation:
-                v = validation[kind]
-                lines.append(
-                    f"- {kind}: accuracy {_fmt(v.get('accuracy'))}, balanced accuracy "
-                    f"{_fmt(v.get('balanced_accuracy'))}, n {v.get('n')}"
-                )
+        lines[1] = "## Validation"
+        lines += _classification_lines(validation)
     if curve:
         lines += [
             "",
