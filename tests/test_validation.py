@@ -153,9 +153,13 @@ def test_the_executor_reports_classification_statistics_by_class_name():
     assert cv["accuracy"] == pytest.approx(skm.accuracy_score(t, p))
     assert cv["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(t, p))
     assert set(cv["per_class"]) == {str(c) for c in coffee.classes}
-    assert (
-        cv["confusion_matrix"] == skm.confusion_matrix(t, p, labels=list(range(len(coffee.classes)))).tolist()
-    )
+    cm = skm.confusion_matrix(t, p, labels=list(range(len(coffee.classes))))
+    assert cv["confusion_matrix"] == cm.tolist()
+    from nirs_core.reports.datasheet import build_datasheet
+
+    markdown = build_datasheet(result, dataset=coffee, plots=False)["markdown"]
+    for name, counts in zip(coffee.classes, cm):
+        assert f"| {name} | " + " | ".join(str(k) for k in counts) + " |" in markdown
 
 
 def test_control_chart_rules_against_a_slow_reading():
