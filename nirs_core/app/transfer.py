@@ -7,6 +7,7 @@ before the master's model, its domain and its intervals (a ``transform`` node af
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,6 @@ def transfer_bundle(
     operator = resolve(class_path)(**(params or {})).fit(slave, master)
     kernel, kwargs = operator.replay_spec()
     blob = state_to_bytes(kwargs)
-    import hashlib
-
     file_name = f"{hashlib.sha256(blob).hexdigest()}.npz"
     node_id = f"transfer_{method}"
     graph = _inserted(

@@ -6,6 +6,7 @@ prediction interval (:func:`nirs_core.validation.conformal_quantile`)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -121,8 +122,6 @@ def attach_domain(
             ],
         }
     blob = state_to_bytes(state)
-    import hashlib
-
     name = f"{hashlib.sha256(blob).hexdigest()}.npz"
     artifacts[name] = blob
     node_id = f"{model_node}_domain"
