@@ -73,6 +73,7 @@ def transfer_bundle(
     params: dict[str, Any] | None = None,
     key: bytes | str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    public_key: Any = None,
     trust_unsigned: bool = False,
     sign: bool = True,
 ) -> Path:
@@ -86,7 +87,9 @@ def transfer_bundle(
             f"transfer_bundle: method must be one of {sorted(TRANSFER_METHODS)}; got {method!r}."
         )
     if not isinstance(bundle, Bundle):
-        bundle = open_bundle(bundle, key=key, key_file=key_file, trust_unsigned=trust_unsigned)
+        bundle = open_bundle(
+            bundle, key=key, key_file=key_file, public_key=public_key, trust_unsigned=trust_unsigned
+        )
     slave, master = np.asarray(slave, dtype=np.float64), np.asarray(master, dtype=np.float64)
     n_features = int(bundle.input["sources"][0]["n_features"])
     if slave.ndim != 2 or slave.shape != master.shape or slave.shape[1] != n_features:
