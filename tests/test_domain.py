@@ -363,3 +363,15 @@ def test_nirs_transfer_writes_the_transferred_bundle(instruments, instrument1_bu
         "params": {"center": True, "rank": 10, "rcond": 1e-10},
         "n_transfer": 30,
     }
+
+
+def test_scikit_learn_pls_gets_its_own_scores(corn_arrays):
+    from sklearn.cross_decomposition import PLSRegression as SkPLS
+
+    Xc, yc, Xv = corn_arrays["Xcal"], corn_arrays["ycal"], corn_arrays["Xval"]
+    theirs = SkPLS(5).fit(Xc, yc)  # scale=True: their _x_std is used
+    state, meta = fit_domain(theirs, Xc)
+    assert meta["scores"] == "PLSRegression scores (5 latent variables)"
+    T = theirs.transform(Xv)  # scikit-learn's own scores of new spectra
+    s2 = np.var(theirs.transform(Xc), axis=0, ddof=1)
+    np.testing.assert_allclose(domain_statistics(Xv, **state)[:, 0], (T**2 / s2).sum(axis=1), rtol=1e-9)

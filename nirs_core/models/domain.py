@@ -92,11 +92,13 @@ def _score_model(
     estimator: Any, X: np.ndarray, n_components: int | None
 ) -> tuple[dict[str, np.ndarray], str]:
     p = X.shape[1]
-    if hasattr(estimator, "x_rotations_") and hasattr(estimator, "x_loadings_"):
+    # ours name the centre and scale x_mean_ / x_std_, scikit-learn's PLSRegression _x_mean / _x_std
+    mean = getattr(estimator, "x_mean_", getattr(estimator, "_x_mean", None))
+    if hasattr(estimator, "x_rotations_") and hasattr(estimator, "x_loadings_") and mean is not None:
         a = n_components or estimator.x_rotations_.shape[1]
-        scale = getattr(estimator, "x_std_", None)
+        scale = getattr(estimator, "x_std_", getattr(estimator, "_x_std", None))
         return {
-            "mean": np.asarray(estimator.x_mean_, dtype=np.float64),
+            "mean": np.asarray(mean, dtype=np.float64),
             "scale": np.ones(p) if scale is None else np.asarray(scale, dtype=np.float64),
             "rotations": np.ascontiguousarray(estimator.x_rotations_[:, :a]),
             "loadings": np.ascontiguousarray(estimator.x_loadings_[:, :a]),
