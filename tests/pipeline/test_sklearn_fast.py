@@ -184,7 +184,7 @@ def test_a_bundle_of_sklearn_estimators_replays_on_numpy_alone(
     np.save(tmp_path / "x.npy", corn_arrays["Xval"])
     code = (
         "import sys, numpy as np, nirs_core\n"
-        f"p = nirs_core.predict({str(bundle)!r}, np.load({str(tmp_path / 'x.npy')!r}), key={KEY!r})\n"
+        f"p = nirs_core.predict({str(bundle)!r}, np.load({str(tmp_path / 'x.npy')!r}), key={KEY!r}, values_only=True)\n"
         "np.save(sys.argv[1], p)\n"
         "bad = [m for m in ('sklearn', 'cloudpickle', 'polars') if m in sys.modules]\n"
         "assert not bad, bad\n"
