@@ -296,34 +296,36 @@ def write_bundle(
             )
     mode, fit_names = _select_fits(graph, fits)
     bundled = _restrict_artifacts(graph, fit_names)
+    members = _artifact_members(bundled, data["artifacts"])
 
-    members: dict[str, bytes] = {}
-    for node in bundled.nodes:
-        for fit, file_name in node.artifacts.items():
-            if not isinstance(file_name, str) or not _ARTIFACT_FILE.match(file_name):
-                raise ConfigError(
-                    f"write_bundle: node {node.id!r} fit {fit!r}: artefact name must be a plain file "
-                    f"name ending in .npz or .pkl; got {file_name!r}."
-                )
-            if file_name not in data["artifacts"]:
-                raise ConfigError(
-                    f"write_bundle: node {node.id!r} fit {fit!r} refers to artefact {file_name!r}, "
-                    "which is not among the result's artefacts."
-                )
-            is_pickle = file_name.endswith(".pkl")
-            if is_pickle != (node.kind == "pickled"):
-                raise ConfigError(
-                    f"write_bundle: node {node.id!r} of kind {node.kind!r} has artefact {file_name!r}; "
-                    "expected .pkl for kind 'pickled' and .npz for every other kind."
-                )
-            members[ARTIFACTS_DIR + file_name] = bytes(data["artifacts"][file_name])
+    info = _bundle_info(data, graph, name or Path(path).name.removesuffix(".zip"), mode, fit_names)
+    members["bundle.json"] = _json_bytes(info)
+    members["input.json"] = _json_bytes(_input_spec(graph, dataset))
+    members["graph.json"] = (bundled.to_json() + "\n").encode()
 
+    members.update(_datasheet_members(datasheet, data, dataset, template, info))
+
+    for member in members:
+        _check_name(member, "write_bundle")
+    manifest = "".join(f"{_sha256(members[m])}  {m}\n" for m in sorted(members)).encode()
+    members[MANIFEST] = manifest
+    if signer is not None:
+        members[SIGNATURE] = _json_bytes({"format": SIGNATURE_FORMAT, **signer.sign(manifest)})
+
+    return _write_zip(Path(path), members)
+
+
+def _bundle_info(
+    data: Mapping[str, Any], graph: RuntimeGraph, name: str, mode: str, fit_names: list[str]
+) -> dict[str, Any]:
+    """``bundle.json``: what the bundle is (format, name, fits, targets, task), where it comes
+    from (dataset, config, template, scores) and its validation and domain summaries."""
     from nirs_core import __version__
 
     outputs = dict(graph.outputs)
-    info = {
+    return {
         "format": BUNDLE_FORMAT,
-        "name": name or Path(path).name.removesuffix(".zip"),
+        "name": name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "nirs_core_version": __version__,
         "fits": {"mode": mode, "names": fit_names},
@@ -343,10 +345,39 @@ def write_bundle(
         "domain": data["info"].get("domain"),
         "transfer": data["info"].get("transfer"),
     }
-    members["bundle.json"] = _json_bytes(info)
-    members["input.json"] = _json_bytes(_input_spec(graph, dataset))
-    members["graph.json"] = (bundled.to_json() + "\n").encode()
 
+
+def _artifact_members(bundled: RuntimeGraph, artifacts: Mapping[str, bytes]) -> dict[str, bytes]:
+    """``artifacts/<file>`` members of every fitted state the bundled graph names, each checked
+    (a plain ``.npz``/``.pkl`` name, present in the result, ``.pkl`` exactly for pickled nodes)."""
+    members: dict[str, bytes] = {}
+    for node in bundled.nodes:
+        for fit, file_name in node.artifacts.items():
+            if not isinstance(file_name, str) or not _ARTIFACT_FILE.match(file_name):
+                raise ConfigError(
+                    f"write_bundle: node {node.id!r} fit {fit!r}: artefact name must be a plain file "
+                    f"name ending in .npz or .pkl; got {file_name!r}."
+                )
+            if file_name not in artifacts:
+                raise ConfigError(
+                    f"write_bundle: node {node.id!r} fit {fit!r} refers to artefact {file_name!r}, "
+                    "which is not among the result's artefacts."
+                )
+            is_pickle = file_name.endswith(".pkl")
+            if is_pickle != (node.kind == "pickled"):
+                raise ConfigError(
+                    f"write_bundle: node {node.id!r} of kind {node.kind!r} has artefact {file_name!r}; "
+                    "expected .pkl for kind 'pickled' and .npz for every other kind."
+                )
+            members[ARTIFACTS_DIR + file_name] = bytes(artifacts[file_name])
+    return members
+
+
+def _datasheet_members(
+    datasheet: Any, data: Mapping[str, Any], dataset: Any, template: Any, info: Mapping[str, Any]
+) -> dict[str, bytes]:
+    """``datasheet.md``, ``datasheet.json`` and ``plots/*`` from a prebuilt datasheet or a
+    builder (none for ``False``)."""
     if datasheet is False or datasheet is None:
         sheet = None
     elif isinstance(datasheet, Mapping):
@@ -358,22 +389,21 @@ def write_bundle(
             "write_bundle: datasheet must be False, a built datasheet mapping or a datasheet builder; "
             f"got {type(datasheet).__name__}."
         )
-    if sheet is not None:
-        members["datasheet.md"] = sheet["markdown"].encode("utf-8")
-        members["datasheet.json"] = _json_bytes(sheet["json"])
-        for plot_name, png in sheet.get("plots", {}).items():
-            members[f"plots/{plot_name}"] = bytes(png)
+    if sheet is None:
+        return {}
+    members = {
+        "datasheet.md": sheet["markdown"].encode("utf-8"),
+        "datasheet.json": _json_bytes(sheet["json"]),
+    }
+    for plot_name, png in sheet.get("plots", {}).items():
+        members[f"plots/{plot_name}"] = bytes(png)
+    return members
 
-    for member in members:
-        _check_name(member, "write_bundle")
-    manifest = "".join(f"{_sha256(members[m])}  {m}\n" for m in sorted(members)).encode()
-    members[MANIFEST] = manifest
-    if signer is not None:
-        members[SIGNATURE] = _json_bytes({"format": SIGNATURE_FORMAT, **signer.sign(manifest)})
 
+def _write_zip(target: Path, members: Mapping[str, bytes]) -> Path:
+    """The members as a stored (not deflated) zip at ``target``, atomically, fixed timestamps."""
     from nirs_core.store._atomic import atomic_path
 
-    target = Path(path)
     # stored, not deflated: every byte of a member's data is content, so flipping any one of
     # them changes what is hashed (a deflate stream has bits whose flip decodes the same)
     with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "x", compression=zipfile.ZIP_STORED) as zf:
