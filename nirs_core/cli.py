@@ -4,8 +4,9 @@
     nirs info PATH [--target COL] …      load a dataset file or folder and print its summary
     nirs expand TEMPLATE [--count]       the pipeline configs a template expands to
     nirs run TEMPLATE… --data PATH… [--workspace DIR] [--name NAME] [--json] [--strict]
-                                         run templates × datasets into a workspace
+             [--dask ADDRESS]            run templates × datasets into a workspace
     nirs resume RUN_ID [--workspace DIR] [--data-dir DIR…] [--json] [--retry-failed] [--strict]
+             [--dask ADDRESS]
                                          finish a paused, failed or killed run
     nirs workspace summary DIR [--json]  counts and best scores of a workspace
     nirs workspace rebuild-summaries DIR recompute the footer summary of every predictions file
@@ -144,6 +145,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         workspace=args.workspace,
         name=args.name,
         progress=not args.no_progress,
+        executor=args.dask,
     )
     _print_run(result, args.json)
     return _report_failures(result, args.strict)
@@ -158,6 +160,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         data_dirs=list(args.data_dir or ()),
         progress=not args.no_progress,
         retry_failed=args.retry_failed,
+        executor=args.dask,
     )
     _print_run(result, args.json)
     return _report_failures(result, args.strict)
@@ -514,6 +517,17 @@ def _add_key_options(parser: argparse.ArgumentParser, *, verify: bool = True) ->
         )
 
 
+def _add_dask_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help=(
+            "compute the sweep's groups on a Dask cluster: 'local' starts one worker process per core, "
+            "tcp://HOST:PORT uses a running scheduler (needs the 'dask' extra); results are stored here"
+        ),
+    )
+
+
 def _add_trust_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trust-unsigned",
@@ -560,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the run and its results as one JSON object")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     run.add_argument("--strict", action="store_true", help="exit with status 1 when any result failed")
+    _add_dask_option(run)
     run.set_defaults(func=_cmd_run)
 
     resume = sub.add_parser("resume", help="finish a paused, failed or killed run")
@@ -579,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-failed", action="store_true", help="compute the failed results again (default: keep them)"
     )
     resume.add_argument("--strict", action="store_true", help="exit with status 1 when any result failed")
+    _add_dask_option(resume)
     resume.set_defaults(func=_cmd_resume)
 
     workspace = sub.add_parser("workspace", help="inspect and maintain a workspace")

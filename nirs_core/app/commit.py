@@ -1,7 +1,7 @@
 """Executing a run's pending configs and committing their results: per dataset, group by group
-through :func:`nirs_core.pipeline.executor.execute_batch`, stored in batches (artefacts, graph,
-manifest, prediction rows, then checkpoints; see :mod:`nirs_core.app.run` for the order and
-why)."""
+through an executor (:mod:`nirs_core.app.executors`: in process, or on a Dask cluster), stored
+by this process in batches as the groups come back (artefacts, graph, manifest, prediction rows,
+then checkpoints; see :mod:`nirs_core.app.run` for the order and why)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from nirs_core.app.datasets import LoadedDataset
+from nirs_core.app.executors import Executor
 from nirs_core.errors import ConfigError, NirsError
 from nirs_core.metrics import get_metric
 from nirs_core.pipeline.executor import sweep_groups
@@ -41,11 +42,12 @@ def run_results(
     *,
     cache_bytes: int,
     progress: bool,
+    executor: Executor,
     retry_failed: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Execute and store the results not yet completed (nor failed, unless ``retry_failed``);
-    the completed ones' entries by checkpoint key. A config that fails on a dataset is stored
-    as a failed result (its manifest holds the error) and the run goes on."""
+    """Execute (with ``executor``) and store the results not yet completed (nor failed, unless
+    ``retry_failed``); the completed ones' entries by checkpoint key. A config that fails on a
+    dataset is stored as a failed result (its manifest holds the error) and the run goes on."""
     done = ws.completed_results(run_id)
     if not retry_failed:
         done |= ws.failed_results(run_id)
@@ -65,7 +67,14 @@ def run_results(
             if pending[data.name]:
                 entries.update(
                     _run_dataset(
-                        ws, run_id, data, pending[data.name], cache_bytes=cache_bytes, unsure=unsure, bar=bar
+                        ws,
+                        run_id,
+                        data,
+                        pending[data.name],
+                        executor=executor,
+                        cache_bytes=cache_bytes,
+                        unsure=unsure,
+                        bar=bar,
                     )
                 )
     return entries
@@ -77,41 +86,42 @@ def _run_dataset(
     data: LoadedDataset,
     items: list[tuple[PipelineConfig, str]],
     *,
+    executor: Executor,
     cache_bytes: int,
     unsure: set[str],
     bar: Any,
 ) -> dict[str, dict[str, Any]]:
-    """Execute the configs ``items`` on one dataset, group by group with one preprocessing
-    cache, committing the results in batches (see :data:`COMMIT_BYTES`); their entries."""
-    from nirs_core.pipeline.cache import PreprocessingCache
-    from nirs_core.pipeline.executor import execute_batch
-
-    cache = PreprocessingCache(max_bytes=cache_bytes)
+    """Execute the configs ``items`` on one dataset, group by group (``executor`` decides where
+    and in which order they come back), committing the results in batches as they come (see
+    :data:`COMMIT_BYTES`); their entries."""
+    groups = _groups(items)
     every = commit_seconds()
     entries: dict[str, dict[str, Any]] = {}
     batch: list[tuple[PipelineConfig, str]] = []  # computed, not yet committed
     outs: list[Any] = []
     last_commit, held = time.monotonic(), 0  # held: artefact bytes not yet committed
+    computed = executor.run_groups(
+        data.dataset, [[c for c, _ in g] for g in groups], run_id=run_id, cache_bytes=cache_bytes
+    )
     try:
-        for group in _groups(items):
-            if bar is not None:
-                bar.set_postfix_str(f"{data.name}: {group[0][0].name}", refresh=False)
-            results = execute_batch(
-                [c for c, _ in group], data.dataset, cache=cache, run_id=run_id, isolate=True
-            )
-            if len(results) != len(group):
-                raise NirsError(
-                    f"execute_batch returned {len(results)} results for {len(group)} configs "
-                    f"of dataset {data.name!r}; expected one per config."
-                )
-            batch += group
-            outs += results
-            held += sum(len(b) for r in results for b in r.artifacts.values())
-            if time.monotonic() - last_commit >= every or held >= COMMIT_BYTES:
-                to_store, stored = batch, outs
-                batch, outs = [], []  # emptied first: a commit that fails is not tried again
-                entries.update(_store_group(ws, run_id, data.name, to_store, stored, unsure, bar))
-                last_commit, held = time.monotonic(), 0
+        with contextlib.closing(computed):  # an executor stops its pending work on the way out
+            for index, results in computed:
+                group = groups[index]
+                if bar is not None:
+                    bar.set_postfix_str(f"{data.name}: {group[0][0].name}", refresh=False)
+                if len(results) != len(group):
+                    raise NirsError(
+                        f"execute_batch returned {len(results)} results for {len(group)} configs "
+                        f"of dataset {data.name!r}; expected one per config."
+                    )
+                batch += group
+                outs += results
+                held += sum(len(b) for r in results for b in r.artifacts.values())
+                if time.monotonic() - last_commit >= every or held >= COMMIT_BYTES:
+                    to_store, stored = batch, outs
+                    batch, outs = [], []  # emptied first: a commit that fails is not tried again
+                    entries.update(_store_group(ws, run_id, data.name, to_store, stored, unsure, bar))
+                    last_commit, held = time.monotonic(), 0
     finally:
         # also when a later group failed or was interrupted: what is computed is kept
         if batch:

@@ -19,6 +19,7 @@ import yaml
 
 from nirs_core.app.commit import commit_seconds, json_safe, result_entry, run_results
 from nirs_core.app.datasets import DatasetSpec, dataset_names, load_datasets, prepare_datasets
+from nirs_core.app.executors import Executor, resolve_executor
 from nirs_core.errors import ConfigError, DiskFullError, NirsError, is_disk_full
 from nirs_core.metrics import badness
 from nirs_core.pipeline.cache import DEFAULT_MAX_BYTES
@@ -242,6 +243,7 @@ def run(
     *,
     cache_bytes: int = DEFAULT_MAX_BYTES,
     progress: bool = True,
+    executor: Executor | str | Any = None,
 ) -> Run:
     """Run every config of every template on every dataset; return the finished :class:`Run`.
 
@@ -251,15 +253,20 @@ def run(
     :func:`nirs_core.data.load`), a :class:`~nirs_core.data.SpectroDataset`, or a mapping
     ``{"path": ..., "name": ..., "target": ..., "layout": ..., "group": ..., "unit": ...}``
     (name and loader options optional). ``cache_bytes`` bounds the preprocessing cache;
-    ``progress`` shows a progress bar on stderr.
+    ``progress`` shows a progress bar on stderr. ``executor`` says where the groups of configs
+    are computed (:mod:`nirs_core.app.executors`): None in this process; ``"local"`` on a Dask
+    ``LocalCluster`` sized to the machine; ``"tcp://host:port"`` on an existing Dask cluster; or
+    an :class:`~nirs_core.app.executors.Executor` / ``distributed.Client``. This process stores
+    every result either way, and the scores are the same.
 
-    Raises ``ConfigError``/``DataError`` before anything is written when a template or a
-    dataset path is invalid; an error during the run marks it ``failed`` and is re-raised;
+    Raises ``ConfigError``/``DataError`` before anything is written when a template, a
+    dataset path or the executor is invalid (a Dask scheduler that cannot be reached); an error during the run marks it ``failed`` and is re-raised;
     Ctrl-C marks it ``paused`` and raises :class:`RunPaused`.
     """
     if not isinstance(cache_bytes, int) or isinstance(cache_bytes, bool) or cache_bytes < 0:
         raise ConfigError(f"run: cache_bytes must be an integer >= 0; got {cache_bytes!r}.")
     commit_seconds()  # a bad NIRS_COMMIT_SECONDS fails before anything is written
+    ex = resolve_executor(executor)
     ws = _workspace(workspace, create=True)
     plans = _prepare_templates(templates)
     configs = _merge_configs(plans)
@@ -273,19 +280,20 @@ def run(
         "n_configs": len(configs),
         "n_results": len(configs) * len(specs),
     }
-    record = ws.create_run(run_name, info=info)
-    run_id = record.run_id
-    try:
-        with synced_together(ws.root):
-            for plan in plans:
-                ws.write_template(run_id, plan.id, plan.stored)
-            ws.write_configs(run_id, [{**cfg.to_dict(), "template": tpl} for cfg, tpl in configs])
-    except BaseException as exc:
-        ws.set_run_status(
-            run_id, RunStatus.CANCELLED, error=f"could not write the run's files: {_describe(exc)}"
-        )
-        raise
-    return _execute(ws, run_id, configs, specs, cache_bytes=cache_bytes, progress=progress)
+    with ex:  # connected (or a local cluster started) before anything is written
+        record = ws.create_run(run_name, info=info)
+        run_id = record.run_id
+        try:
+            with synced_together(ws.root):
+                for plan in plans:
+                    ws.write_template(run_id, plan.id, plan.stored)
+                ws.write_configs(run_id, [{**cfg.to_dict(), "template": tpl} for cfg, tpl in configs])
+        except BaseException as exc:
+            ws.set_run_status(
+                run_id, RunStatus.CANCELLED, error=f"could not write the run's files: {_describe(exc)}"
+            )
+            raise
+        return _execute(ws, run_id, configs, specs, cache_bytes=cache_bytes, progress=progress, executor=ex)
 
 
 def resume(
@@ -296,9 +304,11 @@ def resume(
     cache_bytes: int = DEFAULT_MAX_BYTES,
     progress: bool = True,
     retry_failed: bool = False,
+    executor: Executor | str | Any = None,
 ) -> Run:
     """Finish the run ``run_id``: skip its completed (checkpointed) results and its failed
-    results (unless ``retry_failed``), and run the rest.
+    results (unless ``retry_failed``), and run the rest (``executor`` as in :func:`run`; a run
+    may resume elsewhere than it started).
 
     Works on a run that is ``paused``, ``failed``, ``queued`` or left ``running`` by a process
     that died; a ``completed`` run is returned as it is (with ``retry_failed`` and failed
@@ -332,17 +342,19 @@ def resume(
     specs = [DatasetSpec.from_dict(d, str(ws.run_path(run_id))) for d in record.info.get("datasets", [])]
     if not specs:
         raise ConfigError(f"{ws.run_path(run_id)}: info.datasets is empty; expected the run's datasets.")
-    return _execute(
-        ws,
-        run_id,
-        configs,
-        specs,
-        cache_bytes=cache_bytes,
-        progress=progress,
-        resuming=True,
-        data_dirs=[Path(d) for d in data_dirs],
-        retry_failed=retry_failed,
-    )
+    with resolve_executor(executor) as ex:
+        return _execute(
+            ws,
+            run_id,
+            configs,
+            specs,
+            cache_bytes=cache_bytes,
+            progress=progress,
+            executor=ex,
+            resuming=True,
+            data_dirs=[Path(d) for d in data_dirs],
+            retry_failed=retry_failed,
+        )
 
 
 def cancel(
@@ -474,6 +486,7 @@ def _execute(
     *,
     cache_bytes: int,
     progress: bool,
+    executor: Executor,
     resuming: bool = False,
     data_dirs: Sequence[Path] = (),
     retry_failed: bool = False,
@@ -500,6 +513,7 @@ def _execute(
                 loaded,
                 cache_bytes=cache_bytes,
                 progress=progress,
+                executor=executor,
                 retry_failed=retry_failed,
             )
             names = [d.name for d in loaded]
