@@ -1,9 +1,10 @@
 """Dagster definitions: ``dagster dev -w workspace.yaml`` and ``dg check defs`` load ``defs``.
 
 Roots come from :class:`~nirs_dagster.resources.NirsResource` (``NIRS_DATA_DIR``,
-``NIRS_TEMPLATES_DIR``, ``NIRS_WORKSPACE``, ``NIRS_REFERENCE_DIR``; the demo data and ``examples/`` by default). Runs
-execute in process; the same definitions run on a Dask cluster with
-:func:`build_defs` ``(executor=dagster_dask.dask_executor)``.
+``NIRS_TEMPLATES_DIR``, ``NIRS_WORKSPACE``, ``NIRS_REFERENCE_DIR``; the demo data and
+``examples/`` by default). Runs execute in process; the engine's sweeps inside a run go to a
+Dask cluster with ``NirsResource(dask_address=...)`` (or ``$NIRS_DASK_ADDRESS``), and a run
+launcher (Docker, Kubernetes) configured in ``$DAGSTER_HOME/dagster.yaml`` spreads the runs.
 """
 
 from __future__ import annotations

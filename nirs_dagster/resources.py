@@ -9,19 +9,28 @@ Each root is a field of :class:`NirsResource`; an empty field falls back to the 
 - templates: the project's ``examples/`` folder; with the demo data (no data folder given),
   ``nirs_dagster/demo_templates/``, whose sweep suits the demo's 21 calibration spectra (the
   examples' PLS sizes up to 20 exceed what a 5-fold split of 21 samples can fit);
-- workspace: ``./nirs_workspace``.
+- workspace: ``./nirs_workspace``;
+- the engine's sweeps inside a run: in the run's process, or on a Dask cluster when
+  ``dask_address`` (``$NIRS_DASK_ADDRESS``) names one (``tcp://host:port``, or ``local`` for a
+  ``LocalCluster`` sized to the machine, started and stopped by the run): the groups of the
+  run's configs become tasks on the workers and the scores are the same
+  (:mod:`nirs_core.app.executors`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import numpy as np
 import polars as pl
 from pydantic import Field
 
+from nirs_core.pipeline.generators import PipelineConfig
+from nirs_core.pipeline.result import Result
 from nirs_core.store._atomic import atomic_path, atomic_write_text
 
 __all__ = ["DEMO_DATASETS", "NirsResource", "write_demo_data"]
@@ -108,6 +117,45 @@ class NirsResource(dg.ConfigurableResource):
         """The reference samples' folder, or None when none is configured."""
         given = self.reference_dir or os.environ.get("NIRS_REFERENCE_DIR")
         return Path(given).resolve() if given else None
+
+    dask_address: str = Field(
+        default="",
+        description=(
+            "Dask scheduler that computes the engine's sweeps inside a run: tcp://host:port, or 'local' "
+            "(a LocalCluster sized to the machine, for the run's duration). Empty: $NIRS_DASK_ADDRESS, "
+            "else in the run's process."
+        ),
+    )
+
+    def dask(self) -> str | None:
+        """The Dask address the engine's sweeps go to, or None (in the run's process)."""
+        return self.dask_address or os.environ.get("NIRS_DASK_ADDRESS") or None
+
+    def execute_configs(
+        self, configs: Sequence[PipelineConfig], dataset: Any, *, run_id: str
+    ) -> list[Result]:
+        """One engine result per config of ``configs`` on ``dataset``, in order: one
+        ``execute_batch`` call in this process, or its sweep groups as tasks on the Dask cluster
+        of :meth:`dask` (the same numbers)."""
+        from nirs_core.pipeline.cache import DEFAULT_MAX_BYTES, PreprocessingCache
+        from nirs_core.pipeline.executor import execute_batch, sweep_groups
+
+        configs = list(configs)
+        address = self.dask()
+        if address is None:
+            return execute_batch(configs, dataset, cache=PreprocessingCache(), run_id=run_id)
+        from nirs_core.app.executors import DaskExecutor
+
+        groups = sweep_groups(configs)
+        out: list[Result | None] = [None] * len(configs)
+        with DaskExecutor(address) as executor:
+            batches = [[configs[i] for i in group] for group in groups]
+            for index, results in executor.run_groups(
+                dataset, batches, run_id=run_id, cache_bytes=DEFAULT_MAX_BYTES
+            ):
+                for i, result in zip(groups[index], results, strict=True):
+                    out[i] = result
+        return out  # type: ignore[return-value]
 
     def workspace_path(self) -> Path:
         root = Path(self.workspace or os.environ.get("NIRS_WORKSPACE") or "nirs_workspace").resolve()

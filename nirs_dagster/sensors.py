@@ -21,7 +21,10 @@ leaderboard):
   of ``preprocessed`` → ``fitted_pipeline`` → ``predictions`` (with the ``predictions`` check)
   per dataset over exactly those configs: a partition range (the run tags a single-run backfill
   sets), in which the engine is called once for the batch. A new dataset, a changed dataset, the
-  weekly retrain and the configs of a new or changed template all end up here.
+  weekly retrain and the configs of a new or changed template all end up here. With
+  ``NIRS_MAX_CONFIGS_PER_RUN=N`` (an environment variable of the daemon) each range is cut into
+  runs of at most N configs, so that a run launcher (Docker, Kubernetes, Celery) spreads one
+  dataset's sweep over several machines; unset or 0, one run per range.
 - ``leaderboard``, ``datasheet`` and ``model_bundle`` keep declarative automation
   (``AutomationCondition.eager()``, gated on the blocking checks), evaluated by
   :data:`nirs_automation_sensor`, which requests one run per dataset (``emit_backfills=False``:
@@ -33,6 +36,7 @@ Every sensor is on by default. The daemon evaluates sensors and automation every
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 
 import dagster as dg
@@ -55,7 +59,10 @@ from nirs_dagster.resources import NirsResource
 from nirs_dagster.schedules import retrain_job
 
 __all__ = [
+    "MAX_CONFIGS_ENV",
+    "chunks",
     "contiguous_segments",
+    "max_configs_per_run",
     "nirs_automation_sensor",
     "nirs_inbox_sensor",
     "nirs_reference_sensor",
@@ -70,6 +77,7 @@ _RANGE_START = "dagster/asset_partition_range_start"
 _RANGE_END = "dagster/asset_partition_range_end"
 _RESULT_ASSETS = [preprocessed, fitted_pipeline, predictions]
 _PREDICTIONS_CHECK = dg.AssetCheckKey(predictions.key, "predictions_beat_mean")
+MAX_CONFIGS_ENV = "NIRS_MAX_CONFIGS_PER_RUN"
 
 
 @dg.sensor(
@@ -139,6 +147,38 @@ def contiguous_segments(ordered: Sequence[str], wanted: set[str]) -> list[list[s
     return segments
 
 
+def max_configs_per_run() -> int | None:
+    """``$NIRS_MAX_CONFIGS_PER_RUN`` as a number of configs, None when unset or 0 (no limit)."""
+    text = os.environ.get(MAX_CONFIGS_ENV, "").strip()
+    try:
+        value = int(text or "0")
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(
+            f"environment variable {MAX_CONFIGS_ENV}: expected a whole number of configs >= 0 "
+            f"(0: no limit); got {text!r}."
+        )
+    return value or None
+
+
+def chunks(items: Sequence[str], size: int | None) -> list[list[str]]:
+    """``items`` cut into consecutive pieces of at most ``size`` (one piece when None), as even as
+    possible: 10 items by 4 give 4, 3, 3 rather than 4, 4, 2."""
+    if not items:
+        return []
+    if size is None or size >= len(items):
+        return [list(items)]
+    n = -(-len(items) // size)
+    base, extra = divmod(len(items), n)
+    out, start = [], 0
+    for i in range(n):
+        stop = start + base + (i < extra)
+        out.append(list(items[start:stop]))
+        start = stop
+    return out
+
+
 def _materialized_since(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, partitions: list[str], storage_id: int
 ) -> set[str]:
@@ -159,12 +199,13 @@ def _materialized_since(
 
 
 def results_requests(
-    instance: dg.DagsterInstance, dataset: str, configs: Sequence[str]
+    instance: dg.DagsterInstance, dataset: str, configs: Sequence[str], max_configs: int | None = None
 ) -> list[dg.RunRequest]:
     """The runs that bring the results of ``dataset`` up to date: one per neighbouring range of
     the configs (in partition order) whose ``predictions`` are missing or older than the
-    dataset's latest ``spectra`` and that no run is making. None while that ``spectra`` is being
-    made or its run did not succeed (a failed blocking check fails the run)."""
+    dataset's latest ``spectra`` and that no run is making, each range cut into runs of at most
+    ``max_configs`` configs. None while that ``spectra`` is being made or its run did not
+    succeed (a failed blocking check fails the run)."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=spectra.key, asset_partitions=[dataset]), limit=1
     ).records
@@ -184,7 +225,8 @@ def results_requests(
     fresh = _materialized_since(instance, predictions.key, list(keys), latest.storage_id)
     todo = {c for key, c in keys.items() if key not in fresh and status.get(key) != in_progress}
     requests = []
-    for segment in contiguous_segments(configs, todo):
+    pieces = [p for segment in contiguous_segments(configs, todo) for p in chunks(segment, max_configs)]
+    for segment in pieces:
         first = dg.MultiPartitionKey({"dataset": dataset, "config": segment[0]})
         last = dg.MultiPartitionKey({"dataset": dataset, "config": segment[-1]})
         requests.append(
@@ -206,13 +248,15 @@ def results_requests(
     minimum_interval_seconds=_EVERY_LOOP,
 )
 def nirs_results_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    """Requests, per dataset, one run over the configs whose results are missing or outdated."""
+    """Requests, per dataset, runs over the configs whose results are missing or outdated (one,
+    or several of at most ``$NIRS_MAX_CONFIGS_PER_RUN`` configs)."""
     instance = context.instance
     configs = instance.get_dynamic_partitions(config_partitions.name)
+    limit = max_configs_per_run()
     requests = [
         request
         for dataset in instance.get_dynamic_partitions(dataset_partitions.name)
-        for request in results_requests(instance, dataset, configs)
+        for request in results_requests(instance, dataset, configs, limit)
     ]
     if not requests:
         return dg.SkipReason("every result is up to date or on its way")

@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 _POLICY = dg.BackfillPolicy.single_run()
+# The engine-calling assets are retried when a step fails (a killed process, a lost Dask
+# worker or scheduler): the engine is deterministic, so a retry gives the same values.
+_RETRY = dg.RetryPolicy(max_retries=2, delay=1)
 # Keyword steps that leave X alone: the preprocessing chain runs through them.
 _X_NEUTRAL = {"split", "y_processing"}
 
@@ -90,6 +93,7 @@ def _calibration(ds: SpectroDataset) -> tuple[np.ndarray, np.ndarray | None]:
     partitions_def=result_partitions,
     group_name="nirs",
     backfill_policy=_POLICY,
+    retry_policy=_RETRY,
     kinds={"numpy"},
 )
 def preprocessed(
@@ -130,26 +134,21 @@ def preprocessed(
     group_name="nirs",
     backfill_policy=_POLICY,
     deps=[preprocessed],
+    retry_policy=_RETRY,
     kinds={"python"},
 )
 def fitted_pipeline(context: dg.AssetExecutionContext, nirs: NirsResource, spectra: Any) -> dict[str, Result]:
     """The config cross-validated and refit on the calibration set by the engine: scores,
-    prediction rows, the runtime DAG and its fitted artefacts. One ``execute_batch`` call per
-    dataset for all the configs of the run."""
-    from nirs_core.pipeline.cache import PreprocessingCache
-    from nirs_core.pipeline.executor import execute_batch
-
+    prediction rows, the runtime DAG and its fitted artefacts. One engine call per dataset for
+    all the configs of the run (on the Dask cluster of ``NirsResource.dask_address`` if set)."""
     keys = run_keys(context)
     data = _spectra_by_dataset(spectra, [d for _, d, _ in keys])
     catalogue = ConfigCatalogue(nirs.dagster_path())
     out: dict[str, Result] = {}
     for dataset in sorted({d for _, d, _ in keys}):
         batch = [(key, catalogue.get(c)) for key, d, c in keys if d == dataset]
-        results = execute_batch(
-            [config for _, config in batch],
-            data[dataset],
-            cache=PreprocessingCache(),
-            run_id=context.run.run_id,
+        results = nirs.execute_configs(
+            [config for _, config in batch], data[dataset], run_id=context.run.run_id
         )
         for (key, config), result in zip(batch, results, strict=True):
             if result.config_id != config.id:

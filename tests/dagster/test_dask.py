@@ -1,63 +1,58 @@
-"""The project's resource, IO manager and engine on a Dask cluster (dagster-dask): a small job
-runs on a local cluster.
+"""The Dagster definitions with the engine's own Dask backend: a run stays in its process and
+its engine call spreads the sweep's groups over the workers of a real cluster
+(``NirsResource.dask_address``, or ``$NIRS_DASK_ADDRESS``).
 
-The job is unpartitioned on purpose: with Dagster 1.13, dagster-dask cannot submit a step of a
-partitioned run (Dask walks the step's arguments as task tuples, and the run's partition subset,
-a Dagster ``@record``, refuses iteration: "Iteration is not allowed on `@record`
-KeyRangesPartitionsSubset"), so the partitioned assets run on Dask only once that is fixed upstream.
+This replaces dagster-dask's executor, which cannot send a step of a partitioned run to Dask
+(with Dagster 1.13 and dagster-dask 0.29, Dask walks the step's arguments as task tuples and the
+run's partition subset, a ``KeyRangesPartitionsSubset`` record, refuses iteration), so the
+README's Dask path could only ever run an unpartitioned job.
 """
 
 from __future__ import annotations
 
 import dagster as dg
-import polars as pl
 import pytest
 
 from nirs_dagster.io_managers import NirsIOManager
-from nirs_dagster.partitions import ConfigCatalogue, discover_datasets
 from nirs_dagster.resources import NirsResource
 
-dagster_dask = pytest.importorskip("dagster_dask", reason="dagster-dask is in the 'dask' extra")
+from . import chain
+from .conftest import register
+
+distributed = pytest.importorskip("distributed", reason="the Dask backend is in the 'dask' extra")
 
 
-@dg.asset
-def corn_scores(nirs: NirsResource) -> pl.DataFrame:
-    """The small template on corn, scored by the engine (one execute_batch call)."""
-    from nirs_core.data import load
-    from nirs_core.pipeline.executor import execute_batch
-
-    ds = load(discover_datasets(nirs.data_path())["corn"])
-    catalogue = ConfigCatalogue(nirs.dagster_path())
-    configs = [catalogue.get(c) for c in catalogue.register(nirs.templates_path() / "small.yaml").config_ids]
-    results = execute_batch(configs, ds)
-    return pl.DataFrame(
-        {"config_id": [r.config_id for r in results], "cv_score": [r.cv_score for r in results]}
-    )
+@pytest.fixture(scope="module")
+def engine_scores(tmp_path_factory):
+    return chain.engine_scores(tmp_path_factory.mktemp("engine"))
 
 
-def dask_job() -> dg.JobDefinition:
-    nirs = NirsResource()  # roots from the environment, read on the worker
-    defs = dg.Definitions(
-        assets=[corn_scores],
-        jobs=[dg.define_asset_job("corn_scores_job", selection=[corn_scores])],
-        resources={"nirs": nirs, "io_manager": NirsIOManager(nirs=nirs)},
-        executor=dagster_dask.dask_executor,
-    )
-    return defs.resolve_job_def("corn_scores_job")
+def test_the_engine_on_dask_inside_a_dagster_run(inbox, tmp_path, engine_scores):
+    """The replacement of dagster-dask's executor (which cannot send a partitioned run's steps):
+    the run stays in process and its engine call spreads the sweep's groups over the workers."""
+    from dask_cluster import dask_cluster
+    from distributed import get_task_stream
 
-
-def test_a_job_runs_on_a_local_dask_cluster(inbox, monkeypatch):
-    monkeypatch.setenv("NIRS_DATA_DIR", str(inbox.data))
-    monkeypatch.setenv("NIRS_TEMPLATES_DIR", str(inbox.templates))
-    monkeypatch.setenv("NIRS_WORKSPACE", str(inbox.workspace))
-    cluster = {"local": {"n_workers": 1, "threads_per_worker": 1, "processes": False}}
-    with dg.instance_for_test() as instance:
-        result = dg.execute_job(
-            dg.reconstructable(dask_job),
-            instance=instance,
-            run_config={"execution": {"config": {"cluster": cluster}}},
+    with dask_cluster(tmp_path / "dask", n_workers=2) as cluster:
+        nirs = NirsResource(
+            data_dir=str(inbox.data),
+            templates_dir=str(inbox.templates),
+            workspace=str(inbox.workspace),
+            dask_address=cluster.address,
         )
-        assert result.success
-    assert dask_job().executor_def.name == "dask"
-    table = pl.read_parquet(inbox.workspace / "dagster" / "corn_scores" / "__all__.parquet")
-    assert table.height == 4 and table["cv_score"].min() > 0
+        instance = dg.DagsterInstance.ephemeral()
+        register(inbox, instance, ["corn"])
+        resources = {"nirs": nirs, "io_manager": NirsIOManager(nirs=nirs)}
+        with cluster.client() as client, get_task_stream(client) as stream:
+            got = chain.materialise_chain(instance, resources)
+    assert got == engine_scores
+    groups = [t for t in stream.data if str(t["key"]).startswith("nirs-group-")]
+    assert len(groups) == 2  # SNV and MSC sweeps, one task each
+
+
+def test_the_dask_address_falls_back_to_the_environment(monkeypatch):
+    monkeypatch.setenv("NIRS_DASK_ADDRESS", "tcp://127.0.0.1:8786")
+    assert NirsResource().dask() == "tcp://127.0.0.1:8786"
+    assert NirsResource(dask_address="local").dask() == "local"
+    monkeypatch.delenv("NIRS_DASK_ADDRESS")
+    assert NirsResource().dask() is None
