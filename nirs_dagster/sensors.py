@@ -24,7 +24,9 @@ leaderboard):
   weekly retrain and the configs of a new or changed template all end up here. With
   ``NIRS_MAX_CONFIGS_PER_RUN=N`` (an environment variable of the daemon) each range is cut into
   runs of at most N configs, so that a run launcher (Docker, Kubernetes, Celery) spreads one
-  dataset's sweep over several machines; unset or 0, one run per range.
+  dataset's sweep over several machines; unset or 0, one run per range. A cut never falls
+  inside a component sweep (the configs that the engine scores from one fit per fold) unless
+  the sweep alone has more than N configs: the scores are then exactly those of one run.
 - ``leaderboard``, ``datasheet`` and ``model_bundle`` keep declarative automation
   (``AutomationCondition.eager()``, gated on the blocking checks), evaluated by
   :data:`nirs_automation_sensor`, which requests one run per dataset (``emit_backfills=False``:
@@ -43,6 +45,7 @@ import dagster as dg
 
 from nirs_core.data.identity import quick_hash
 from nirs_core.errors import ConfigError
+from nirs_core.pipeline.executor import sweep_groups
 from nirs_dagster.assets.data import spectra
 from nirs_dagster.assets.modelling import fitted_pipeline, predictions, preprocessed
 from nirs_dagster.assets.reporting import datasheet, leaderboard, model_bundle
@@ -69,6 +72,7 @@ __all__ = [
     "nirs_results_sensor",
     "reference_check_job",
     "results_requests",
+    "sweep_labels",
 ]
 
 # The sensor daemon loops every 5 s; a lower minimum lets every loop evaluate the sensor.
@@ -162,13 +166,8 @@ def max_configs_per_run() -> int | None:
     return value or None
 
 
-def chunks(items: Sequence[str], size: int | None) -> list[list[str]]:
-    """``items`` cut into consecutive pieces of at most ``size`` (one piece when None), as even as
-    possible: 10 items by 4 give 4, 3, 3 rather than 4, 4, 2."""
-    if not items:
-        return []
-    if size is None or size >= len(items):
-        return [list(items)]
+def _even(items: Sequence[str], size: int) -> list[list[str]]:
+    """``items`` in consecutive pieces of at most ``size``, as even as possible (10 by 4: 4, 3, 3)."""
     n = -(-len(items) // size)
     base, extra = divmod(len(items), n)
     out, start = [], 0
@@ -177,6 +176,38 @@ def chunks(items: Sequence[str], size: int | None) -> list[list[str]]:
         out.append(list(items[start:stop]))
         start = stop
     return out
+
+
+def chunks(items: Sequence[str], size: int | None, labels: dict[str, int] | None = None) -> list[list[str]]:
+    """``items`` cut into consecutive pieces of at most ``size`` (one piece when None). With
+    ``labels`` (item → its component sweep), neighbours of one sweep stay in one piece unless the
+    sweep alone exceeds ``size``; without, the pieces are as even as possible."""
+    if not items:
+        return []
+    if size is None or size >= len(items):
+        return [list(items)]
+    if labels is None:
+        return _even(items, size)
+    units: list[list[str]] = []  # runs of neighbours of one sweep, each at most size
+    for item in items:
+        if units and labels.get(item) is not None and labels.get(item) == labels.get(units[-1][-1]):
+            units[-1].append(item)
+        else:
+            units.append([item])
+    pieces: list[list[str]] = []
+    for unit in (p for u in units for p in _even(u, size)):
+        if pieces and len(pieces[-1]) + len(unit) <= size:
+            pieces[-1].extend(unit)
+        else:
+            pieces.append(list(unit))
+    return pieces
+
+
+def sweep_labels(catalogue: ConfigCatalogue, config_ids: Sequence[str]) -> dict[str, int]:
+    """Config id → the index of its component sweep among ``config_ids``
+    (:func:`nirs_core.pipeline.executor.sweep_groups`, the engine's one grouping rule)."""
+    groups = sweep_groups([catalogue.get(c) for c in config_ids])
+    return {config_ids[i]: g for g, group in enumerate(groups) for i in group}
 
 
 def _materialized_since(
@@ -199,12 +230,16 @@ def _materialized_since(
 
 
 def results_requests(
-    instance: dg.DagsterInstance, dataset: str, configs: Sequence[str], max_configs: int | None = None
+    instance: dg.DagsterInstance,
+    dataset: str,
+    configs: Sequence[str],
+    max_configs: int | None = None,
+    labels: dict[str, int] | None = None,
 ) -> list[dg.RunRequest]:
     """The runs that bring the results of ``dataset`` up to date: one per neighbouring range of
     the configs (in partition order) whose ``predictions`` are missing or older than the
     dataset's latest ``spectra`` and that no run is making, each range cut into runs of at most
-    ``max_configs`` configs. None while that ``spectra`` is being made or its run did not
+    ``max_configs`` configs, never inside a component sweep of ``labels`` (:func:`chunks`). None while that ``spectra`` is being made or its run did not
     succeed (a failed blocking check fails the run)."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=spectra.key, asset_partitions=[dataset]), limit=1
@@ -225,7 +260,9 @@ def results_requests(
     fresh = _materialized_since(instance, predictions.key, list(keys), latest.storage_id)
     todo = {c for key, c in keys.items() if key not in fresh and status.get(key) != in_progress}
     requests = []
-    pieces = [p for segment in contiguous_segments(configs, todo) for p in chunks(segment, max_configs)]
+    pieces = [
+        p for segment in contiguous_segments(configs, todo) for p in chunks(segment, max_configs, labels)
+    ]
     for segment in pieces:
         first = dg.MultiPartitionKey({"dataset": dataset, "config": segment[0]})
         last = dg.MultiPartitionKey({"dataset": dataset, "config": segment[-1]})
@@ -247,16 +284,19 @@ def results_requests(
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=_EVERY_LOOP,
 )
-def nirs_results_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+def nirs_results_sensor(
+    context: dg.SensorEvaluationContext, nirs: NirsResource
+) -> dg.SensorResult | dg.SkipReason:
     """Requests, per dataset, runs over the configs whose results are missing or outdated (one,
     or several of at most ``$NIRS_MAX_CONFIGS_PER_RUN`` configs)."""
     instance = context.instance
     configs = instance.get_dynamic_partitions(config_partitions.name)
     limit = max_configs_per_run()
+    labels = sweep_labels(ConfigCatalogue(nirs.dagster_path()), configs) if limit else None
     requests = [
         request
         for dataset in instance.get_dynamic_partitions(dataset_partitions.name)
-        for request in results_requests(instance, dataset, configs, limit)
+        for request in results_requests(instance, dataset, configs, limit, labels)
     ]
     if not requests:
         return dg.SkipReason("every result is up to date or on its way")

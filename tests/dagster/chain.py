@@ -17,8 +17,8 @@ RESULTS = [preprocessed, fitted_pipeline, predictions, checks.predictions_beat_m
 ASSETS = [spectra, *RESULTS, leaderboard]
 
 
-def results_runs(instance) -> list[dg.RunRequest]:
-    with dg.build_sensor_context(instance=instance) as context:
+def results_runs(instance, nirs) -> list[dg.RunRequest]:
+    with dg.build_sensor_context(instance=instance, resources={"nirs": nirs}) as context:
         result = nirs_results_sensor(context)
     return [] if isinstance(result, dg.SkipReason) else list(result.run_requests)
 
@@ -28,12 +28,12 @@ def materialise_chain(instance, resources, *, expect_runs: int | None = None) ->
     its (cv_score, test_score) by config id."""
     common = {"assets": ASSETS, "instance": instance, "resources": resources}
     assert dg.materialize(selection=[spectra], partition_key="corn", **common).success
-    requests = results_runs(instance)
+    requests = results_runs(instance, resources["nirs"])
     if expect_runs is not None:
         assert len(requests) == expect_runs
     for request in requests:
         assert dg.materialize(selection=RESULTS, tags=request.tags, **common).success
-    assert results_runs(instance) == []  # every result is up to date
+    assert results_runs(instance, resources["nirs"]) == []  # every result is up to date
     board = dg.materialize(selection=[leaderboard], partition_key="corn", **common)
     assert board.success
     table = board.output_for_node("leaderboard")

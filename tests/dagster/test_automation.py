@@ -12,6 +12,7 @@ from conftest import shared_path
 from nirs_dagster import checks
 from nirs_dagster.assets import fitted_pipeline, predictions, preprocessed, spectra
 from nirs_dagster.definitions import defs
+from nirs_dagster.resources import NirsResource
 from nirs_dagster.schedules import weekly_retrain_schedule
 from nirs_dagster.sensors import contiguous_segments, nirs_inbox_sensor, nirs_results_sensor
 
@@ -96,7 +97,8 @@ def test_sensor_logs_a_bad_template_and_goes_on(inbox, caplog):
 
 
 def _results_runs(instance) -> list[dg.RunRequest]:
-    with dg.build_sensor_context(instance=instance) as context:
+    # the resource is read only with NIRS_MAX_CONFIGS_PER_RUN set (tests/dagster/test_scale.py)
+    with dg.build_sensor_context(instance=instance, resources={"nirs": NirsResource()}) as context:
         result = nirs_results_sensor(context)
     return [] if isinstance(result, dg.SkipReason) else list(result.run_requests)
 

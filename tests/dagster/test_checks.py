@@ -12,6 +12,7 @@ from nirs_dagster import checks
 from nirs_dagster.assets import fitted_pipeline, predictions, preprocessed, spectra
 from nirs_dagster.io_managers import NirsIOManager
 from nirs_dagster.partitions import ConfigCatalogue
+from nirs_dagster.resources import NirsResource
 from nirs_dagster.sensors import nirs_results_sensor
 
 from .conftest import range_tags, register
@@ -47,7 +48,8 @@ class Automation:
 
 def results_requested(instance) -> list[dg.RunRequest]:
     """The runs the results sensor would request now."""
-    with dg.build_sensor_context(instance=instance) as context:
+    # the resource is read only with NIRS_MAX_CONFIGS_PER_RUN set (tests/dagster/test_scale.py)
+    with dg.build_sensor_context(instance=instance, resources={"nirs": NirsResource()}) as context:
         result = nirs_results_sensor(context)
     return [] if isinstance(result, dg.SkipReason) else list(result.run_requests)
 

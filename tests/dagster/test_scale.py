@@ -5,6 +5,8 @@ leaderboard equals ``nirs_core.run`` on the same inputs, score for score."""
 
 from __future__ import annotations
 
+import itertools
+
 import dagster as dg
 import pytest
 
@@ -33,14 +35,36 @@ def test_chunks_are_consecutive_even_and_at_most_the_limit():
     assert chunks([], 3) == []
 
 
-def test_the_sweep_of_a_dataset_in_runs_of_at_most_n_configs(inbox, monkeypatch, engine_scores):
-    monkeypatch.setenv(MAX_CONFIGS_ENV, "1")
+def test_chunks_never_cut_a_sweep_that_fits_in_one_run():
+    items = [f"c{i}" for i in range(12)]
+    labels = dict(zip(items, [0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 3, 3]))  # sweeps of 3, 2, 5, 2
+    runs_of = {label: list(labels.values()).count(label) for label in set(labels.values())}
+    for size in range(1, 13):
+        pieces = chunks(items, size, labels)
+        assert [x for p in pieces for x in p] == items
+        assert max(map(len, pieces)) <= size
+        piece_of = {x: i for i, p in enumerate(pieces) for x in p}
+        for a, b in itertools.pairwise(items):
+            if labels[a] == labels[b] and runs_of[labels[a]] <= size:
+                assert piece_of[a] == piece_of[b], (size, a, b, pieces)
+    # the sweep of 5 exceeds 4: cut evenly (3 + 2), and its tail shares a run with the next sweep
+    assert chunks(items, 4, labels) == [items[:3], items[3:5], items[5:8], items[8:]]
+    assert chunks(items, 5, labels) == [items[:5], items[5:10], items[10:]]
+
+
+@pytest.mark.parametrize(("limit", "n_runs"), [(1, 4), (3, 2)])
+def test_the_sweep_of_a_dataset_in_runs_of_at_most_n_configs(
+    inbox, monkeypatch, engine_scores, limit, n_runs
+):
+    """4 configs, two component sweeps of 2 (SNV, MSC): a limit of 1 cuts the sweeps, a limit
+    of 3 gives one run per sweep (2 + 2 > 3)."""
+    monkeypatch.setenv(MAX_CONFIGS_ENV, str(limit))
     instance = dg.DagsterInstance.ephemeral()
-    ids = register(inbox, instance, ["corn"])
-    got = chain.materialise_chain(instance, inbox.resources, expect_runs=len(ids))
+    register(inbox, instance, ["corn"])
+    got = chain.materialise_chain(instance, inbox.resources, expect_runs=n_runs)
     assert got == engine_scores
     runs = instance.get_run_records(dg.RunsFilter(tags={"nirs/dataset": "corn"}))
-    assert len(runs) == 4 and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    assert len(runs) == n_runs and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
 
 
 def test_the_limit_is_read_from_the_environment(monkeypatch):

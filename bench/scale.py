@@ -1,0 +1,247 @@
+"""One sweep in process, on a Dask LocalCluster with 1 and 2 workers, and through Dagster in
+several runs: the speed-ups against the in-process time, measured in one run.
+
+    python bench/scale.py [--dataset PATH] [--samples N] [--components N] [--repeats N]
+                          [--runs N] [--slots N] [--skip-dagster]
+
+The sweep: KFold(5, shuffle, random_state 0), then one of 10 preprocessings (SNV, MSC, RNV,
+Detrend, four Savitzky-Golay derivatives, Norris-Williams, SNV-like LSNV), then PLS(scale=False)
+with n_components 1..``--components`` (30): 300 results in 10 component sweeps, the units the
+engine sends to a worker. The dataset is ``../shared/data/corn``'s calibration spectra repeated
+with noise to ``--samples`` (600) rows plus its 20 test rows, written as a cal/val folder
+(``bench/_tiled.py``), so that each sweep is worth sending to a worker.
+
+1. **In process**: ``nirs_core.run(template, folder, workspace)`` (load, 300 results, every file
+   written), best of ``--repeats`` after a warm-up run.
+2. **Dask**: the same call with ``executor=DaskExecutor("local", n_workers=k)`` for k = 1 and 2
+   (single-threaded worker processes; the cluster is started and warmed up, imports included,
+   before the timing). The driver scatters the dataset, the workers compute the sweeps, the
+   driver stores every result. Scores are checked equal to the in-process ones.
+3. **Dagster** (unless ``--skip-dagster``): ``spectra`` of the dataset, then the results sensor's
+   runs (``results_requests`` with the limit that ``NIRS_MAX_CONFIGS_PER_RUN`` sets) cutting the
+   sweep into ``--runs`` (4) runs,
+   each executed by ``dagster.materialize`` in a process of its own, ``--slots`` (2) at a time
+   (what a run launcher with that many slots does; one run per slot keeps the engine's sweeps in
+   process), on one SQLite instance. The time is from the first run's start to the last one's
+   end; the leaderboard is checked equal to the in-process scores.
+
+Printed: seconds and the speed-up of each against the in-process time, and how many cores this
+process may use (2 workers cannot beat 1 on one core). Nothing is asserted: read the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import multiprocessing
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+PREPROCESSINGS = [
+    "SNV",
+    "MSC",
+    "RNV",
+    "Detrend",
+    {"class": "SavitzkyGolay", "params": {"window_length": 11, "polyorder": 2, "deriv": 1}},
+    {"class": "SavitzkyGolay", "params": {"window_length": 15, "polyorder": 2, "deriv": 1}},
+    {"class": "SavitzkyGolay", "params": {"window_length": 21, "polyorder": 2, "deriv": 1}},
+    {"class": "SavitzkyGolay", "params": {"window_length": 25, "polyorder": 3, "deriv": 2}},
+    "NorrisWilliams",
+    "LSNV",
+]
+
+
+def template(components: int) -> dict:
+    return {
+        "name": "scale_sweep",
+        "pipeline": [
+            {
+                "split": {
+                    "class": "sklearn.model_selection.KFold",
+                    "params": {"n_splits": 5, "shuffle": True, "random_state": 0},
+                }
+            },
+            {"_or_": PREPROCESSINGS},
+            {
+                "model": {"class": "PLS", "params": {"scale": False}},
+                "param": "n_components",
+                "_range_": [1, components, 1],
+            },
+        ],
+    }
+
+
+def _scores(run) -> dict[str, tuple]:
+    return {r["config_id"]: (r["cv_score"], r["test_score"]) for r in run.results}
+
+
+def timed_runs(folder: Path, tpl: dict, root: Path, repeats: int, executor=None) -> tuple[float, dict]:
+    """Best seconds of ``repeats`` runs after a warm-up, and the last run's scores."""
+    import nirs_core
+
+    best, scores = math.inf, {}
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        run = nirs_core.run(tpl, folder, workspace=root / f"ws{i}", executor=executor, progress=False)
+        seconds = time.perf_counter() - start
+        if i:  # the first run warms up (imports, page cache, the workers' caches are per run)
+            best = min(best, seconds)
+        scores = _scores(run)
+    return best, scores
+
+
+def on_dask(folder: Path, tpl: dict, root: Path, repeats: int, workers: int) -> tuple[float, dict]:
+    from nirs_core.app.executors import DaskExecutor
+
+    with DaskExecutor("local", n_workers=workers) as executor:
+        executor.client.wait_for_workers(workers)
+        return timed_runs(folder, tpl, root, repeats, executor)
+
+
+# ----------------------------------------------------------------------------- Dagster
+
+
+def _dagster_run(home: str, roots: dict, tags: dict | None, partition: str | None, names: list[str]) -> float:
+    """One Dagster run in this (child) process; its seconds."""
+    import dagster as dg
+
+    from nirs_dagster import checks
+    from nirs_dagster.assets import ALL_ASSETS
+    from nirs_dagster.io_managers import NirsIOManager
+    from nirs_dagster.resources import NirsResource
+
+    if not names:
+        return 0.0  # warm-up: the imports above
+    nirs = NirsResource(**roots)
+    everything = [*ALL_ASSETS, checks.spectra_valid, checks.predictions_beat_mean]
+    by_name = {a.key.to_user_string(): a for a in ALL_ASSETS}
+    by_name |= {"spectra_valid": checks.spectra_valid, "predictions_beat_mean": checks.predictions_beat_mean}
+    start = time.perf_counter()
+    with dg.DagsterInstance.from_config(home) as instance:
+        result = dg.materialize(
+            everything,
+            selection=[by_name[n] for n in names],
+            instance=instance,
+            resources={"nirs": nirs, "io_manager": NirsIOManager(nirs=nirs)},
+            tags=tags,
+            partition_key=partition,
+        )
+    if not result.success:
+        raise RuntimeError(f"the Dagster run of {names} failed")
+    return time.perf_counter() - start
+
+
+def through_dagster(folder: Path, tpl: dict, root: Path, runs: int, slots: int) -> dict:
+    import dagster as dg
+
+    from nirs_dagster.partitions import ConfigCatalogue, dataset_key
+    from nirs_dagster.sensors import results_requests
+
+    data, templates, home = root / "data", root / "templates", root / "dagster_home"
+    for d in (data, templates, home):
+        d.mkdir(parents=True)
+    (data / folder.name).symlink_to(folder, target_is_directory=True)
+    (templates / "scale.json").write_text(json.dumps(tpl))
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    roots = {"data_dir": str(data), "templates_dir": str(templates), "workspace": str(root / "workspace")}
+    from nirs_dagster.resources import NirsResource
+
+    nirs = NirsResource(**roots)
+    ids = list(ConfigCatalogue(nirs.dagster_path()).register(templates / "scale.json").config_ids)
+    key = dataset_key(data / folder.name)
+    per_run = -(-len(ids) // runs)
+    ctx = multiprocessing.get_context("spawn")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions("config", ids)
+        instance.add_dynamic_partitions("dataset", [key])
+    with ProcessPoolExecutor(max_workers=slots, mp_context=ctx) as pool:
+        list(pool.map(_dagster_run, *zip(*[(str(home), roots, None, None, [])] * slots)))  # warm-up
+        spectra = pool.submit(
+            _dagster_run, str(home), roots, None, key, ["spectra", "spectra_valid"]
+        ).result()
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            requests = results_requests(instance, key, ids, per_run)
+        names = ["preprocessed", "fitted_pipeline", "predictions", "predictions_beat_mean"]
+        start = time.perf_counter()
+        futures = [pool.submit(_dagster_run, str(home), roots, dict(r.tags), None, names) for r in requests]
+        each = [f.result() for f in futures]
+        sweep = time.perf_counter() - start
+        board = pool.submit(_dagster_run, str(home), roots, None, key, ["leaderboard"]).result()
+    from nirs_dagster.io_managers import read_value
+
+    table = read_value(root / "workspace" / "dagster" / "leaderboard" / key)
+    scores = {row["config_id"]: (row["cv_score"], row["test_score"]) for row in table.iter_rows(named=True)}
+    return {"runs": len(requests), "per_run": per_run, "sweep": sweep, "each": each,
+            "spectra": spectra, "leaderboard": board, "scores": scores}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", type=Path, default=HERE.parent.parent / "shared" / "data" / "corn")
+    parser.add_argument("--samples", type=int, default=600, help="calibration rows after tiling")
+    parser.add_argument("--components", type=int, default=30, help="PLS sizes 1..N per preprocessing")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=4, help="Dagster runs the sweep is cut into")
+    parser.add_argument("--slots", type=int, default=2, help="Dagster runs at a time")
+    parser.add_argument("--skip-dagster", action="store_true")
+    args = parser.parse_args()
+    if not args.dataset.is_dir():
+        sys.exit(f"dataset not found: {args.dataset} (pass --dataset PATH)")
+
+    from _tiled import tiled_dataset, write_cal_val
+
+    from nirs_core.app.executors import available_cores
+    from nirs_core.data import load
+
+    tpl = template(args.components)
+    n_results = len(PREPROCESSINGS) * args.components
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        folder = write_cal_val(tiled_dataset(load(args.dataset), args.samples), root / f"corn{args.samples}")
+        print(
+            f"dataset: {args.dataset.name}'s calibration spectra tiled to {args.samples} rows (+ its test rows)"
+        )
+        print(f"sweep: {len(PREPROCESSINGS)} preprocessings × PLS 1..{args.components} = {n_results} results, "
+              f"5-fold CV; cores available: {available_cores()}")  # fmt: skip
+        base, reference = timed_runs(folder, tpl, root / "inprocess", args.repeats)
+        rows = [("in process", base, True)]
+        for workers in (1, 2):
+            seconds, scores = on_dask(folder, tpl, root / f"dask{workers}", args.repeats, workers)
+            rows.append(
+                (
+                    f"Dask LocalCluster, {workers} worker{'s' if workers > 1 else ''}",
+                    seconds,
+                    scores == reference,
+                )
+            )
+        dagster = None
+        if not args.skip_dagster:
+            dagster = through_dagster(folder, tpl, root / "dagster", args.runs, args.slots)
+            label = (
+                f"Dagster, {dagster['runs']} runs of ≤ {dagster['per_run']} configs, {args.slots} at a time"
+            )
+            rows.append((label, dagster["sweep"], dagster["scores"] == reference))
+    print()
+    print(f"{'':<52} {'seconds':>8} {'speed-up':>9}  scores equal")
+    for label, seconds, same in rows:
+        print(f"{label:<52} {seconds:8.2f} {base / seconds:8.2f}×  {'yes' if same else 'NO'}")
+    if dagster is not None:
+        each = ", ".join(f"{s:.2f}" for s in dagster["each"])
+        print(f"\nDagster runs (s): {each}; spectra run {dagster['spectra']:.2f} s, leaderboard run "
+              f"{dagster['leaderboard']:.2f} s (not in the sweep's time)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
