@@ -18,8 +18,8 @@ with noise to ``--samples`` (600) rows plus its 20 test rows, written as a cal/v
    before the timing). The driver scatters the dataset, the workers compute the sweeps, the
    driver stores every result. Scores are checked equal to the in-process ones.
 3. **Dagster** (unless ``--skip-dagster``): ``spectra`` of the dataset, then the results sensor's
-   runs (``results_requests`` with the limit that ``NIRS_MAX_CONFIGS_PER_RUN`` sets) cutting the
-   sweep into ``--runs`` (4) runs,
+   runs (``results_requests`` with the limit that ``NIRS_MAX_CONFIGS_PER_RUN`` sets: cuts between
+   component sweeps) cutting the sweep into about ``--runs`` (4) runs,
    each executed by ``dagster.materialize`` in a process of its own, ``--slots`` (2) at a time
    (what a run launcher with that many slots does; one run per slot keeps the engine's sweeps in
    process), on one SQLite instance. The time is from the first run's start to the last one's
@@ -133,6 +133,7 @@ def _dagster_run(home: str, roots: dict, tags: dict | None, partition: str | Non
             resources={"nirs": nirs, "io_manager": NirsIOManager(nirs=nirs)},
             tags=tags,
             partition_key=partition,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
     if not result.success:
         raise RuntimeError(f"the Dagster run of {names} failed")
@@ -143,7 +144,7 @@ def through_dagster(folder: Path, tpl: dict, root: Path, runs: int, slots: int) 
     import dagster as dg
 
     from nirs_dagster.partitions import ConfigCatalogue, dataset_key
-    from nirs_dagster.sensors import results_requests
+    from nirs_dagster.sensors import results_requests, sweep_labels
 
     data, templates, home = root / "data", root / "templates", root / "dagster_home"
     for d in (data, templates, home):
@@ -168,7 +169,8 @@ def through_dagster(folder: Path, tpl: dict, root: Path, runs: int, slots: int) 
             _dagster_run, str(home), roots, None, key, ["spectra", "spectra_valid"]
         ).result()
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            requests = results_requests(instance, key, ids, per_run)
+            catalogue = ConfigCatalogue(nirs.dagster_path())
+            requests = results_requests(instance, key, ids, per_run, sweep_labels(catalogue, ids))
         names = ["preprocessed", "fitted_pipeline", "predictions", "predictions_beat_mean"]
         start = time.perf_counter()
         futures = [pool.submit(_dagster_run, str(home), roots, dict(r.tags), None, names) for r in requests]
