@@ -12,11 +12,13 @@ with noise to ``--samples`` (600) rows plus its 20 test rows, written as a cal/v
 (``bench/_tiled.py``), so that each sweep is worth sending to a worker.
 
 1. **In process**: ``nirs_core.run(template, folder, workspace)`` (load, 300 results, every file
-   written), best of ``--repeats`` after a warm-up run.
+   written), best of ``--repeats`` rounds after a warm-up round.
 2. **Dask**: the same call with ``executor=DaskExecutor("local", n_workers=k)`` for k = 1 and 2
-   (single-threaded worker processes; the cluster is started and warmed up, imports included,
-   before the timing). The driver scatters the dataset, the workers compute the sweeps, the
-   driver stores every result. Scores are checked equal to the in-process ones.
+   (single-threaded worker processes; both clusters are started before the timing). The driver
+   scatters the dataset, the workers compute the sweeps, the driver stores every result. Scores
+   are checked equal to the in-process ones. Steps 1 and 2 run round by round (every mode once
+   per round, the best round of each kept), so that a change in the machine's load falls on all
+   of them.
 3. **Dagster** (unless ``--skip-dagster``): ``spectra`` of the dataset, then the results sensor's
    runs (``results_requests`` with the limit that ``NIRS_MAX_CONFIGS_PER_RUN`` sets: cuts between
    component sweeps) cutting the sweep into about ``--runs`` (4) runs,
@@ -83,27 +85,38 @@ def _scores(run) -> dict[str, tuple]:
     return {r["config_id"]: (r["cv_score"], r["test_score"]) for r in run.results}
 
 
-def timed_runs(folder: Path, tpl: dict, root: Path, repeats: int, executor=None) -> tuple[float, dict]:
-    """Best seconds of ``repeats`` runs after a warm-up, and the last run's scores."""
+def one_run(folder: Path, tpl: dict, workspace: Path, executor=None) -> tuple[float, dict]:
     import nirs_core
 
-    best, scores = math.inf, {}
-    for i in range(repeats + 1):
-        start = time.perf_counter()
-        run = nirs_core.run(tpl, folder, workspace=root / f"ws{i}", executor=executor, progress=False)
-        seconds = time.perf_counter() - start
-        if i:  # the first run warms up (imports, page cache, the workers' caches are per run)
-            best = min(best, seconds)
-        scores = _scores(run)
-    return best, scores
+    start = time.perf_counter()
+    run = nirs_core.run(tpl, folder, workspace=workspace, executor=executor, progress=False)
+    return time.perf_counter() - start, _scores(run)
 
 
-def on_dask(folder: Path, tpl: dict, root: Path, repeats: int, workers: int) -> tuple[float, dict]:
+def engine_modes(folder: Path, tpl: dict, root: Path, repeats: int) -> dict[str, tuple[float, dict]]:
+    """In process and on LocalClusters of 1 and 2 workers, round by round (each round times every
+    mode once, so a change in the machine's load falls on all of them), after a warm-up round;
+    per mode the best seconds and the scores of its last run."""
     from nirs_core.app.executors import DaskExecutor
 
-    with DaskExecutor("local", n_workers=workers) as executor:
-        executor.client.wait_for_workers(workers)
-        return timed_runs(folder, tpl, root, repeats, executor)
+    modes = {"in process": None, "Dask LocalCluster, 1 worker": 1, "Dask LocalCluster, 2 workers": 2}
+    best = dict.fromkeys(modes, math.inf)
+    scores: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        executors = {}
+        for label, workers in modes.items():
+            if workers:
+                executors[label] = stack.enter_context(DaskExecutor("local", n_workers=workers))
+                executors[label].client.wait_for_workers(workers)
+            else:
+                executors[label] = None
+        for round_ in range(repeats + 1):
+            for m, (label, executor) in enumerate(executors.items()):
+                seconds, scores[label] = one_run(folder, tpl, root / f"round{round_}-mode{m}", executor)
+                if round_:  # round 0 warms up: imports on the workers, the page cache
+                    best[label] = min(best[label], seconds)
+                    print(f"  round {round_}: {label}: {seconds:.2f} s", flush=True)
+    return {label: (best[label], scores[label]) for label in modes}
 
 
 # ----------------------------------------------------------------------------- Dagster
@@ -216,17 +229,9 @@ def main() -> None:
         )
         print(f"sweep: {len(PREPROCESSINGS)} preprocessings × PLS 1..{args.components} = {n_results} results, "
               f"5-fold CV; cores available: {available_cores()}")  # fmt: skip
-        base, reference = timed_runs(folder, tpl, root / "inprocess", args.repeats)
-        rows = [("in process", base, True)]
-        for workers in (1, 2):
-            seconds, scores = on_dask(folder, tpl, root / f"dask{workers}", args.repeats, workers)
-            rows.append(
-                (
-                    f"Dask LocalCluster, {workers} worker{'s' if workers > 1 else ''}",
-                    seconds,
-                    scores == reference,
-                )
-            )
+        measured = engine_modes(folder, tpl, root / "engine", args.repeats)
+        base, reference = measured["in process"]
+        rows = [(label, seconds, scores == reference) for label, (seconds, scores) in measured.items()]
         dagster = None
         if not args.skip_dagster:
             dagster = through_dagster(folder, tpl, root / "dagster", args.runs, args.slots)

@@ -18,8 +18,8 @@ workers compute, only the driver writes.
   so a kill loses only what finished since the last commit; the rows of
   ``predictions/<dataset>.parquet`` may be in another order than in process, while
   :attr:`~nirs_core.app.run.Run.results` stays in config order. Each worker thread keeps one
-  preprocessing cache (at most ``cache_bytes``) for the dataset it last worked on, so groups
-  that land on the same worker share prefixes. A worker that dies mid-task has its task rerun on
+  preprocessing cache (at most ``cache_bytes``) for the run and dataset it last worked on, so
+  groups of a run that land on the same worker share prefixes (a later run starts afresh). A worker that dies mid-task has its task rerun on
   another worker by the scheduler (at most ``distributed.scheduler.allowed-failures`` times,
   then the run fails with ``KilledWorker`` and can be resumed). The computation is
   deterministic, so the scores equal the in-process ones exactly.
@@ -208,8 +208,9 @@ class DaskExecutor(Executor):
         return f"DaskExecutor({where!r})"
 
 
-# One preprocessing cache per worker thread, for the dataset it last worked on (its content
-# hash and the cache bound decide): the groups of a run that land on the same worker share it.
+# One preprocessing cache per worker thread, for the run and dataset it last worked on (the run
+# id, the dataset's content hash and the cache bound decide): the groups of a run that land on
+# the same worker share it; the next run or dataset replaces it.
 _worker = threading.local()
 
 
@@ -218,7 +219,7 @@ def _run_group(dataset: Any, configs: list[PipelineConfig], run_id: str, cache_b
     from nirs_core.pipeline.cache import PreprocessingCache
     from nirs_core.pipeline.executor import execute_batch
 
-    key = (dataset.content_hash(), cache_bytes)
+    key = (run_id, dataset.content_hash(), cache_bytes)
     held = getattr(_worker, "cache", None)
     if held is None or held[0] != key:
         held = _worker.cache = (key, PreprocessingCache(max_bytes=cache_bytes))
