@@ -22,7 +22,11 @@ workers compute, only the driver writes.
   groups of a run that land on the same worker share prefixes (a later run starts afresh). A worker that dies mid-task has its task rerun on
   another worker by the scheduler (at most ``distributed.scheduler.allowed-failures`` times,
   then the run fails with ``KilledWorker`` and can be resumed). The computation is
-  deterministic, so the scores equal the in-process ones exactly.
+  deterministic, so the scores equal the in-process ones exactly, provided the BLAS library
+  splits its work the same way: some of its kernels (OpenBLAS's products of a tall matrix by a
+  thin one, as in ``Detrend``) round differently with another number of threads, so each task
+  runs with the driver's BLAS thread count (``threadpoolctl``), not the one-thread default a
+  Dask nanny sets.
 """
 
 from __future__ import annotations
@@ -39,7 +43,14 @@ from nirs_core.errors import ConfigError
 from nirs_core.pipeline.generators import PipelineConfig
 from nirs_core.pipeline.result import Result
 
-__all__ = ["DaskExecutor", "Executor", "InProcessExecutor", "available_cores", "resolve_executor"]
+__all__ = [
+    "DaskExecutor",
+    "Executor",
+    "InProcessExecutor",
+    "available_cores",
+    "blas_threads",
+    "resolve_executor",
+]
 
 _ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://[^\s/]+$")
 
@@ -190,9 +201,10 @@ class DaskExecutor(Executor):
         client = self.client
         shared = client.scatter(dataset, broadcast=True, hash=False)
         tag = uuid.uuid4().hex[:8]
+        blas = blas_threads()
         futures = {
             client.submit(
-                _run_group, shared, list(group), run_id, cache_bytes, key=f"nirs-group-{index}-{tag}"
+                _run_group, shared, list(group), run_id, cache_bytes, blas, key=f"nirs-group-{index}-{tag}"
             ): index
             for index, group in enumerate(groups)
         }
@@ -214,8 +226,27 @@ class DaskExecutor(Executor):
 _worker = threading.local()
 
 
-def _run_group(dataset: Any, configs: list[PipelineConfig], run_id: str, cache_bytes: int) -> list[Result]:
-    """A Dask task: one group's results, computed on a worker."""
+def blas_threads() -> int | None:
+    """The number of threads of this process's BLAS library (None if none is found)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    return max(counts) if counts else None
+
+
+def _run_group(
+    dataset: Any, configs: list[PipelineConfig], run_id: str, cache_bytes: int, blas: int | None
+) -> list[Result]:
+    """A Dask task: one group's results, computed on a worker with ``blas`` BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=blas, user_api="blas"):
+        return _execute_group(dataset, configs, run_id, cache_bytes)
+
+
+def _execute_group(
+    dataset: Any, configs: list[PipelineConfig], run_id: str, cache_bytes: int
+) -> list[Result]:
     from nirs_core.pipeline.cache import PreprocessingCache
     from nirs_core.pipeline.executor import execute_batch
 
