@@ -85,6 +85,19 @@ def _scores(run) -> dict[str, tuple]:
     return {r["config_id"]: (r["cv_score"], r["test_score"]) for r in run.results}
 
 
+def compare(got: dict, want: dict) -> str:
+    """'yes' when every (cv, test) score is equal; else how many differ and by how much."""
+    if got == want:
+        return "yes"
+    missing = len(set(want) - set(got))
+    differ = [k for k in want if k in got and got[k] != want[k]]
+    worst = max(
+        (abs(a - b) / abs(b) for k in differ for a, b in zip(got[k], want[k]) if a is not None and b),
+        default=0.0,
+    )
+    return f"NO: {missing} missing, {len(differ)} differ (largest relative difference {worst:.1e})"
+
+
 def one_run(folder: Path, tpl: dict, workspace: Path, executor=None) -> tuple[float, dict]:
     import nirs_core
 
@@ -231,18 +244,18 @@ def main() -> None:
               f"5-fold CV; cores available: {available_cores()}")  # fmt: skip
         measured = engine_modes(folder, tpl, root / "engine", args.repeats)
         base, reference = measured["in process"]
-        rows = [(label, seconds, scores == reference) for label, (seconds, scores) in measured.items()]
+        rows = [(label, seconds, compare(scores, reference)) for label, (seconds, scores) in measured.items()]
         dagster = None
         if not args.skip_dagster:
             dagster = through_dagster(folder, tpl, root / "dagster", args.runs, args.slots)
             label = (
                 f"Dagster, {dagster['runs']} runs of ≤ {dagster['per_run']} configs, {args.slots} at a time"
             )
-            rows.append((label, dagster["sweep"], dagster["scores"] == reference))
+            rows.append((label, dagster["sweep"], compare(dagster["scores"], reference)))
     print()
     print(f"{'':<52} {'seconds':>8} {'speed-up':>9}  scores equal")
     for label, seconds, same in rows:
-        print(f"{label:<52} {seconds:8.2f} {base / seconds:8.2f}×  {'yes' if same else 'NO'}")
+        print(f"{label:<52} {seconds:8.2f} {base / seconds:8.2f}×  {same}")
     if dagster is not None:
         each = ", ".join(f"{s:.2f}" for s in dagster["each"])
         print(f"\nDagster runs (s): {each}; spectra run {dagster['spectra']:.2f} s, leaderboard run "
