@@ -260,8 +260,9 @@ def run(
     every result either way, and the scores are the same.
 
     Raises ``ConfigError``/``DataError`` before anything is written when a template, a
-    dataset path or the executor is invalid (a Dask scheduler that cannot be reached); an error during the run marks it ``failed`` and is re-raised;
-    Ctrl-C marks it ``paused`` and raises :class:`RunPaused`.
+    dataset path or the executor is invalid (a Dask scheduler that cannot be reached); an
+    error during the run marks it ``failed`` and is re-raised; Ctrl-C marks it ``paused`` and
+    raises :class:`RunPaused`.
     """
     if not isinstance(cache_bytes, int) or isinstance(cache_bytes, bool) or cache_bytes < 0:
         raise ConfigError(f"run: cache_bytes must be an integer >= 0; got {cache_bytes!r}.")
