@@ -22,11 +22,9 @@ workers compute, only the driver writes.
   groups of a run that land on the same worker share prefixes (a later run starts afresh). A worker that dies mid-task has its task rerun on
   another worker by the scheduler (at most ``distributed.scheduler.allowed-failures`` times,
   then the run fails with ``KilledWorker`` and can be resumed). The computation is
-  deterministic, so the scores equal the in-process ones exactly, provided the BLAS library
-  splits its work the same way: some of its kernels (OpenBLAS's products of a tall matrix by a
-  thin one, as in ``Detrend``) round differently with another number of threads, so each task
-  runs with the driver's BLAS thread count (``threadpoolctl``), not the one-thread default a
-  Dask nanny sets.
+  deterministic and its kernels give the same bits for any number of BLAS threads (a Dask
+  nanny gives its worker one; ``Detrend`` computes its thin products outside BLAS for this), so
+  the scores equal the in-process ones exactly; tests/pipeline/test_run_dask.py checks it.
 """
 
 from __future__ import annotations
@@ -48,7 +46,6 @@ __all__ = [
     "Executor",
     "InProcessExecutor",
     "available_cores",
-    "blas_threads",
     "resolve_executor",
 ]
 
@@ -201,10 +198,9 @@ class DaskExecutor(Executor):
         client = self.client
         shared = client.scatter(dataset, broadcast=True, hash=False)
         tag = uuid.uuid4().hex[:8]
-        blas = blas_threads()
         futures = {
             client.submit(
-                _run_group, shared, list(group), run_id, cache_bytes, blas, key=f"nirs-group-{index}-{tag}"
+                _run_group, shared, list(group), run_id, cache_bytes, key=f"nirs-group-{index}-{tag}"
             ): index
             for index, group in enumerate(groups)
         }
@@ -226,27 +222,8 @@ class DaskExecutor(Executor):
 _worker = threading.local()
 
 
-def blas_threads() -> int | None:
-    """The number of threads of this process's BLAS library (None if none is found)."""
-    from threadpoolctl import threadpool_info
-
-    counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-    return max(counts) if counts else None
-
-
-def _run_group(
-    dataset: Any, configs: list[PipelineConfig], run_id: str, cache_bytes: int, blas: int | None
-) -> list[Result]:
-    """A Dask task: one group's results, computed on a worker with ``blas`` BLAS threads."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=blas, user_api="blas"):
-        return _execute_group(dataset, configs, run_id, cache_bytes)
-
-
-def _execute_group(
-    dataset: Any, configs: list[PipelineConfig], run_id: str, cache_bytes: int
-) -> list[Result]:
+def _run_group(dataset: Any, configs: list[PipelineConfig], run_id: str, cache_bytes: int) -> list[Result]:
+    """A Dask task: one group's results, computed on a worker."""
     from nirs_core.pipeline.cache import PreprocessingCache
     from nirs_core.pipeline.executor import execute_batch
 

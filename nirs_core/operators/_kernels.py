@@ -507,7 +507,10 @@ def detrend(X, order: int = 2, wavelengths=None) -> np.ndarray:
     basis = np.polynomial.legendre.legvander(t, min(order, p - 1))
     q, _ = np.linalg.qr(basis)
     q = q.astype(X.dtype, copy=False)
-    return X - (X @ q) @ q.T
+    # einsum's own loops, not BLAS: OpenBLAS splits a product by a thin matrix differently with
+    # another thread count, and the numbers must not depend on it (a Dask worker has one thread)
+    coef = np.einsum("ij,jk->ik", X, q)
+    return X - np.einsum("ik,jk->ij", coef, q)
 
 
 def linear_baseline(X, wavelengths=None) -> np.ndarray:
