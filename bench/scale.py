@@ -13,6 +13,9 @@ with noise to ``--samples`` (600) rows plus its 20 test rows, written as a cal/v
 
 1. **In process**: ``nirs_core.run(template, folder, workspace)`` (load, 300 results, every file
    written), best of ``--repeats`` rounds after a warm-up round.
+   The engine's sweeps use one BLAS thread (``nirs_core.app.executors``: the same bits
+   everywhere); for comparison, also with BLAS on every core, as before that choice (its scores
+   differ in the last bits: the reason for it).
 2. **Dask**: the same call with ``executor=DaskExecutor("local", n_workers=k)`` for k = 1 and 2
    (single-threaded worker processes; both clusters are started before the timing). The driver
    scatters the dataset, the workers compute the sweeps, the driver stores every result. Scores
@@ -106,13 +109,34 @@ def one_run(folder: Path, tpl: dict, workspace: Path, executor=None) -> tuple[fl
     return time.perf_counter() - start, _scores(run)
 
 
+@contextlib.contextmanager
+def _every_core():
+    """The in-process executor without its one-BLAS-thread limit."""
+    from unittest import mock
+
+    from threadpoolctl import threadpool_limits
+
+    import nirs_core.app.executors as executors
+
+    with (
+        mock.patch.object(executors, "one_blas_thread", contextlib.nullcontext),
+        threadpool_limits(executors.available_cores(), "blas"),
+    ):
+        yield
+
+
 def engine_modes(folder: Path, tpl: dict, root: Path, repeats: int) -> dict[str, tuple[float, dict]]:
     """In process and on LocalClusters of 1 and 2 workers, round by round (each round times every
     mode once, so a change in the machine's load falls on all of them), after a warm-up round;
     per mode the best seconds and the scores of its last run."""
     from nirs_core.app.executors import DaskExecutor
 
-    modes = {"in process": None, "Dask LocalCluster, 1 worker": 1, "Dask LocalCluster, 2 workers": 2}
+    modes = {
+        "in process": None,
+        "in process, BLAS on every core": 0,
+        "Dask LocalCluster, 1 worker": 1,
+        "Dask LocalCluster, 2 workers": 2,
+    }
     best = dict.fromkeys(modes, math.inf)
     scores: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
@@ -125,7 +149,8 @@ def engine_modes(folder: Path, tpl: dict, root: Path, repeats: int) -> dict[str,
                 executors[label] = None
         for round_ in range(repeats + 1):
             for m, (label, executor) in enumerate(executors.items()):
-                seconds, scores[label] = one_run(folder, tpl, root / f"round{round_}-mode{m}", executor)
+                with _every_core() if modes[label] == 0 else contextlib.nullcontext():
+                    seconds, scores[label] = one_run(folder, tpl, root / f"round{round_}-mode{m}", executor)
                 if round_:  # round 0 warms up: imports on the workers, the page cache
                     best[label] = min(best[label], seconds)
                     print(f"  round {round_}: {label}: {seconds:.2f} s", flush=True)

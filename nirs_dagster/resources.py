@@ -142,9 +142,11 @@ class NirsResource(dg.ConfigurableResource):
 
         configs = list(configs)
         address = self.dask()
+        from nirs_core.app.executors import DaskExecutor, one_blas_thread
+
         if address is None:
-            return execute_batch(configs, dataset, cache=PreprocessingCache(), run_id=run_id)
-        from nirs_core.app.executors import DaskExecutor
+            with one_blas_thread():  # as nirs_core.run computes, so the scores are the same
+                return execute_batch(configs, dataset, cache=PreprocessingCache(), run_id=run_id)
 
         groups = sweep_groups(configs)
         out: list[Result | None] = [None] * len(configs)

@@ -22,14 +22,18 @@ workers compute, only the driver writes.
   groups of a run that land on the same worker share prefixes (a later run starts afresh). A worker that dies mid-task has its task rerun on
   another worker by the scheduler (at most ``distributed.scheduler.allowed-failures`` times,
   then the run fails with ``KilledWorker`` and can be resumed). The computation is
-  deterministic and its kernels give the same bits for any number of BLAS threads (a Dask
-  nanny gives its worker one; ``Detrend`` computes its thin products outside BLAS for this), so
-  the scores equal the in-process ones exactly; tests/pipeline/test_run_dask.py checks it.
+  deterministic, and both executors compute with **one BLAS thread** (``threadpoolctl``; a
+  Dask nanny sets the same), because OpenBLAS rounds a product differently with another number
+  of threads once the matrices are large: with it, the scores do not depend on where a group
+  ran nor on the machine's core count, and the Dask ones equal the in-process ones exactly
+  (tests/pipeline/test_run_dask.py). Parallelism comes from the workers (and from the engine's
+  own kernel pool), not from BLAS.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import re
 import threading
@@ -46,6 +50,7 @@ __all__ = [
     "Executor",
     "InProcessExecutor",
     "available_cores",
+    "one_blas_thread",
     "resolve_executor",
 ]
 
@@ -81,10 +86,20 @@ class InProcessExecutor(Executor):
 
         cache = PreprocessingCache(max_bytes=cache_bytes)
         for index, group in enumerate(groups):
-            yield index, execute_batch(list(group), dataset, cache=cache, run_id=run_id)
+            with one_blas_thread():
+                results = execute_batch(list(group), dataset, cache=cache, run_id=run_id)
+            yield index, results
 
     def __repr__(self) -> str:
         return "InProcessExecutor()"
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """BLAS limited to one thread inside the block (see the module docstring: the same bits
+    wherever a group runs)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def available_cores() -> int:
@@ -231,7 +246,8 @@ def _run_group(dataset: Any, configs: list[PipelineConfig], run_id: str, cache_b
     held = getattr(_worker, "cache", None)
     if held is None or held[0] != key:
         held = _worker.cache = (key, PreprocessingCache(max_bytes=cache_bytes))
-    return execute_batch(configs, dataset, cache=held[1], run_id=run_id)
+    with one_blas_thread():
+        return execute_batch(configs, dataset, cache=held[1], run_id=run_id)
 
 
 def resolve_executor(executor: Any) -> Executor:

@@ -250,3 +250,29 @@ def test_without_distributed_the_error_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed → ImportError
     with pytest.raises(ConfigError, match=r"install the 'dask' extra"), DaskExecutor("local"):
         pass
+
+
+def test_large_enough_for_blas_threads_the_scores_are_still_identical(cluster, corn_arrays, tmp_path):
+    """On 1 220 spectra OpenBLAS splits its products over threads, and another thread count
+    changes the last bits: in process and on the workers the sweeps use one BLAS thread, so the
+    scores stay equal exactly."""
+    from nirs_core.data import SpectroDataset
+
+    rng = np.random.default_rng(0)
+    X = np.tile(corn_arrays["Xcal"], (20, 1))
+    X = np.vstack([X + rng.normal(0.0, 1e-3 * X.std(), X.shape), corn_arrays["Xval"]])
+    y = np.concatenate([np.tile(corn_arrays["ycal"], 20), corn_arrays["yval"]])
+    part = ["train"] * (len(y) - len(corn_arrays["yval"])) + ["test"] * len(corn_arrays["yval"])
+    big = SpectroDataset.from_arrays(
+        X, y, name="corn1220", partition=part, wavelengths=corn_arrays["wavelengths"], target_names=["oil"]
+    )
+    template = {
+        **TEMPLATE,
+        "pipeline": [TEMPLATE["pipeline"][0], {"_or_": ["SNV", "Detrend"]}, TEMPLATE["pipeline"][2]],
+    }
+    here = run(template, big, workspace=tmp_path / "here", progress=False)
+    there = run(template, big, workspace=tmp_path / "there", executor=cluster.address, progress=False)
+    assert len(here.results) == 16
+    assert {r["config_id"]: (r["cv_score"], r["test_score"]) for r in there.results} == {
+        r["config_id"]: (r["cv_score"], r["test_score"]) for r in here.results
+    }
