@@ -153,7 +153,7 @@ class NirsResource(dg.ConfigurableResource):
         with DaskExecutor(address) as executor:
             batches = [[configs[i] for i in group] for group in groups]
             for index, results in executor.run_groups(
-                dataset, batches, run_id=run_id, cache_bytes=DEFAULT_MAX_BYTES
+                dataset, batches, run_id=run_id, cache_bytes=DEFAULT_MAX_BYTES, isolate=False
             ):
                 for i, result in zip(groups[index], results, strict=True):
                     out[i] = result

@@ -70,16 +70,29 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def run_groups(
-        self, dataset: Any, groups: Sequence[Sequence[PipelineConfig]], *, run_id: str, cache_bytes: int
+        self,
+        dataset: Any,
+        groups: Sequence[Sequence[PipelineConfig]],
+        *,
+        run_id: str,
+        cache_bytes: int,
+        isolate: bool = True,
     ) -> Iterator[tuple[int, list[Result]]]:
-        """``(index into groups, one Result per config of that group)`` for every group."""
+        """``(index into groups, one Result per config of that group)`` for every group; with
+        ``isolate``, a config that fails gives a ``FailedResult`` (``execute_batch(isolate=)``)."""
 
 
 class InProcessExecutor(Executor):
     """The groups one after another in this process, with one preprocessing cache per dataset."""
 
     def run_groups(
-        self, dataset: Any, groups: Sequence[Sequence[PipelineConfig]], *, run_id: str, cache_bytes: int
+        self,
+        dataset: Any,
+        groups: Sequence[Sequence[PipelineConfig]],
+        *,
+        run_id: str,
+        cache_bytes: int,
+        isolate: bool = True,
     ) -> Iterator[tuple[int, list[Result]]]:
         from nirs_core.pipeline.cache import PreprocessingCache
         from nirs_core.pipeline.executor import execute_batch
@@ -87,7 +100,7 @@ class InProcessExecutor(Executor):
         cache = PreprocessingCache(max_bytes=cache_bytes)
         for index, group in enumerate(groups):
             with one_blas_thread():
-                results = execute_batch(list(group), dataset, cache=cache, run_id=run_id)
+                results = execute_batch(list(group), dataset, cache=cache, run_id=run_id, isolate=isolate)
             yield index, results
 
     def __repr__(self) -> str:
@@ -207,7 +220,13 @@ class DaskExecutor(Executor):
 
     # ------------------------------------------------------------------ work
     def run_groups(
-        self, dataset: Any, groups: Sequence[Sequence[PipelineConfig]], *, run_id: str, cache_bytes: int
+        self,
+        dataset: Any,
+        groups: Sequence[Sequence[PipelineConfig]],
+        *,
+        run_id: str,
+        cache_bytes: int,
+        isolate: bool = True,
     ) -> Iterator[tuple[int, list[Result]]]:
         distributed = _distributed()
         client = self.client
@@ -215,7 +234,7 @@ class DaskExecutor(Executor):
         tag = uuid.uuid4().hex[:8]
         futures = {
             client.submit(
-                _run_group, shared, list(group), run_id, cache_bytes, key=f"nirs-group-{index}-{tag}"
+                _run_group, shared, list(group), run_id, cache_bytes, isolate, key=f"nirs-group-{index}-{tag}"
             ): index
             for index, group in enumerate(groups)
         }
@@ -237,7 +256,9 @@ class DaskExecutor(Executor):
 _worker = threading.local()
 
 
-def _run_group(dataset: Any, configs: list[PipelineConfig], run_id: str, cache_bytes: int) -> list[Result]:
+def _run_group(
+    dataset: Any, configs: list[PipelineConfig], run_id: str, cache_bytes: int, isolate: bool
+) -> list[Result]:
     """A Dask task: one group's results, computed on a worker."""
     from nirs_core.pipeline.cache import PreprocessingCache
     from nirs_core.pipeline.executor import execute_batch
@@ -247,7 +268,7 @@ def _run_group(dataset: Any, configs: list[PipelineConfig], run_id: str, cache_b
     if held is None or held[0] != key:
         held = _worker.cache = (key, PreprocessingCache(max_bytes=cache_bytes))
     with one_blas_thread():
-        return execute_batch(configs, dataset, cache=held[1], run_id=run_id)
+        return execute_batch(configs, dataset, cache=held[1], run_id=run_id, isolate=isolate)
 
 
 def resolve_executor(executor: Any) -> Executor:
