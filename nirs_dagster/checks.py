@@ -171,8 +171,7 @@ def model_bundle_replays(
     # the bundle this code location wrote a moment ago, from its own workspace: its pickled nodes
     # (third-party estimators) are the ones it fitted, so replaying them runs no foreign code
     replayed = np.asarray(
-        predict(model_bundle.path, X, key_file=key_file, allow_pickle=True, values_only=True),
-        dtype=np.float64,
+        predict(model_bundle.path, X, key_file=key_file, allow_pickle=True, values_only=True), dtype=np.float64
     )
     replayed = replayed[model_bundle.train_rows].reshape(-1)
     expected = model_bundle.train_predictions.reshape(-1)
