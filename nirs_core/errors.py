@@ -4,7 +4,15 @@ what was received and where."""
 
 from __future__ import annotations
 
-__all__ = ["BundleIntegrityError", "ConfigError", "DataError", "DiskFullError", "NirsError", "is_disk_full"]
+__all__ = [
+    "BundleIntegrityError",
+    "ConfigError",
+    "DataError",
+    "DiskFullError",
+    "NirsError",
+    "PromotionRefusedError",
+    "is_disk_full",
+]
 
 
 class NirsError(Exception):
@@ -35,3 +43,8 @@ def is_disk_full(exc: BaseException) -> bool:
         return False
     # pyarrow's IO errors carry no errno, only the system's message
     return exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(exc)
+
+
+class PromotionRefusedError(NirsError, ValueError):
+    """The promotion policy refused a challenger: names the model, the versions and every
+    statistic by which the challenger is worse than the alias's holder."""

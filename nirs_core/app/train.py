@@ -102,7 +102,8 @@ def train_bundle(
     """Run ``template`` on ``data`` (:func:`nirs_core.app.run.run`), pick the config with
     the best ``cv_score`` (in its metric's direction, :meth:`Run.best`) and bundle its refit
     model (already in the run's result) to ``output``. Without ``workspace`` a temporary one
-    is used and removed. Returns ``{"bundle", "run_id", "workspace", "best"}``."""
+    is used and removed. Returns ``{"bundle", "run_id", "workspace", "best", "n_configs",
+    "predictions"}`` (the best config's prediction rows)."""
     import tempfile
 
     from nirs_core.data import load
@@ -137,4 +138,5 @@ def train_bundle(
             "workspace": str(root) if workspace is not None else None,
             "best": best,
             "n_configs": len(result.results),
+            "predictions": parts["predictions"],
         }
