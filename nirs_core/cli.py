@@ -17,6 +17,12 @@
     nirs verify model.zip                check a bundle's signature and hashes
     nirs show model.zip                  a bundle's DAG and datasheet summary
     nirs keys generate [--out DIR]       a new Ed25519 key pair for signing bundles
+    nirs train TEMPLATE --data PATH --register NAME [--workspace DIR] [-o model.zip]
+                                         the same, added as a new version of model NAME
+    nirs models list|history|promote|rollback WS …
+                                         the model registry (versions, aliases, their history)
+    nirs serve --workspace WS --model NAME [--alias champion] [--host H] [--port P]
+    MODEL_PATH=model.zip nirs serve      the HTTP prediction service (the `serve` extra)
 
 Bundles are signed with an Ed25519 private key (--key-file or $NIRS_SIGNING_KEY_FILE, made by
 `nirs keys generate`) and checked with its public key alone (--public-key or
@@ -249,18 +255,27 @@ def _cmd_keys_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from nirs_core.app.train import train_bundle
+    from nirs_core.errors import ConfigError
 
-    out = train_bundle(
-        args.template,
-        args.data,
-        args.output,
-        workspace=args.workspace,
-        key_file=args.key_file,
-        sign=not args.unsigned,
-        fits="ensemble" if args.ensemble else "refit",
-        progress=not args.no_progress,
-    )
+    if args.output is None and args.register is None:
+        raise ConfigError("train: expected -o BUNDLE, --register NAME or both; got neither.")
+    options = {
+        "key_file": args.key_file,
+        "sign": not args.unsigned,
+        "fits": "ensemble" if args.ensemble else "refit",
+        "progress": not args.no_progress,
+    }
+    if args.register is not None:
+        from nirs_core.app.models import train_and_register
+
+        workspace = args.workspace or "."
+        out = train_and_register(
+            args.template, args.data, args.register, workspace=workspace, output=args.output, **options
+        )
+    else:
+        from nirs_core.app.train import train_bundle
+
+        out = train_bundle(args.template, args.data, args.output, workspace=args.workspace, **options)
     best = out["best"]
     print(
         f"best of {out['n_configs']} config(s) by cv_score: {best['config_name']} "
@@ -268,8 +283,99 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"{'—' if best['test_score'] is None else format(best['test_score'], '.6g')})"
     )
     where = f" (workspace {out['workspace']}, run {out['run_id']})" if out["workspace"] else ""
-    print(f"bundle written to {out['bundle']}{where}")
+    if out["bundle"] is not None:
+        print(f"bundle written to {out['bundle']}{where}")
+    if args.register is not None:
+        version = out["version"]
+        print(f"registered {version.name} version {version.version} (sha256 {version.sha256[:12]}…){where}")
     return 0
+
+
+# ----------------------------------------------------------------------------- model registry
+
+
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    from nirs_core.store.models import ModelRegistry
+
+    registry = ModelRegistry(args.workspace)
+    rows = []
+    for name in registry.names():
+        record = registry.read(name)
+        rows += [
+            {
+                "name": name,
+                "version": v.version,
+                "aliases": record.aliases_of(v.version),
+                "path": v.path,
+                "sha256": v.sha256,
+                "created_at": v.created_at,
+                "scores": {"metric": v.metric, **v.scores},
+            }
+            for v in record.versions
+        ]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    if not rows:
+        print(f"no models registered in {registry.models_dir}")
+    for r in rows:
+        cv, test = r["scores"].get("cv"), r["scores"].get("test")
+        print(
+            f"{r['name']} v{r['version']:<3} {','.join(r['aliases']) or '-':<12} {r['created_at']}  "
+            f"{r['scores']['metric']} cv {'-' if cv is None else format(cv, '.6g')} "
+            f"test {'-' if test is None else format(test, '.6g')}  {r['sha256'][:12]}"
+        )
+    return 0
+
+
+def _cmd_models_history(args: argparse.Namespace) -> int:
+    from nirs_core.store.models import ModelRegistry
+
+    record = ModelRegistry(args.workspace).read(args.name)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in record.history], indent=1))
+        return 0
+    if not record.history:
+        print(f"{args.name}: no promotion or rollback yet")
+    for h in record.history:
+        source = "-" if h.from_version is None else f"v{h.from_version}"
+        forced = " (forced)" if h.forced else ""
+        print(f"{h.at}  {h.by}  {h.action} {h.alias}: {source} -> v{h.to_version}{forced}  {h.reason}")
+    return 0
+
+
+def _cmd_models_promote(args: argparse.Namespace) -> int:
+    from nirs_core.app.models import promote
+
+    entry = promote(
+        args.workspace, args.name, args.version, alias=args.alias, force=args.force, reason=args.reason or ""
+    )
+    source = "nothing" if entry.from_version is None else f"v{entry.from_version}"
+    print(f"{args.name} {entry.alias}: {source} -> v{entry.to_version} ({entry.reason})")
+    return 0
+
+
+def _cmd_models_rollback(args: argparse.Namespace) -> int:
+    from nirs_core.app.models import rollback
+
+    entry = rollback(args.workspace, args.name, alias=args.alias, reason=args.reason or "")
+    print(f"{args.name} {entry.alias}: v{entry.from_version} -> v{entry.to_version} (rollback)")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from nirs_core.serve import serve
+
+    return serve(
+        workspace=args.workspace,
+        model=args.model,
+        alias=args.alias,
+        host=args.host,
+        port=args.port,
+        key_file=args.key_file,
+        trust_unsigned=args.trust_unsigned,
+        usage_log=args.usage_log,
+    )
 
 
 def _format_cell(value) -> str:
@@ -613,9 +719,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="run a template and bundle the best config (by cv_score)")
     train.add_argument("template")
     train.add_argument("--data", required=True, metavar="PATH", help="dataset file or folder")
-    train.add_argument("-o", "--output", required=True, metavar="BUNDLE", help="bundle file to write (.zip)")
+    train.add_argument("-o", "--output", metavar="BUNDLE", help="bundle file to write (.zip)")
     train.add_argument(
-        "--workspace", metavar="DIR", help="keep the run in this workspace (default: temporary)"
+        "--register", metavar="NAME", help="add the bundle as a new version of model NAME in the workspace"
+    )
+    train.add_argument(
+        "--workspace",
+        metavar="DIR",
+        help="keep the run in this workspace (default: temporary; with --register: .)",
     )
     train.add_argument(
         "--ensemble",
@@ -717,6 +828,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key_options(transfer)
     _add_trust_option(transfer)
     transfer.set_defaults(func=_cmd_transfer)
+    _add_models_parsers(sub)
+    _add_serve_parser(sub)
     return parser
 
 
@@ -731,6 +844,56 @@ def _interrupt_on_sigterm() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, interrupt)
+
+
+def _add_models_parsers(sub) -> None:
+    models = sub.add_parser("models", help="the model registry of a workspace: versions and aliases")
+    models_sub = models.add_subparsers(dest="action", required=True)
+    listing = models_sub.add_parser("list", help="every version of every model")
+    listing.add_argument("workspace")
+    listing.add_argument("--json", action="store_true", help="one JSON object per version, in a list")
+    listing.set_defaults(func=_cmd_models_list)
+    history = models_sub.add_parser("history", help="every promotion and rollback of a model")
+    history.add_argument("workspace")
+    history.add_argument("name")
+    history.add_argument("--json", action="store_true", help="print the history as JSON")
+    history.set_defaults(func=_cmd_models_history)
+    promote = models_sub.add_parser(
+        "promote", help="point an alias at a version (under the promotion policy)"
+    )
+    promote.add_argument("workspace")
+    promote.add_argument("name")
+    promote.add_argument("version", type=int)
+    promote.add_argument("--alias", default="champion")
+    promote.add_argument(
+        "--force", action="store_true", help="promote even when the policy refuses (needs --reason)"
+    )
+    promote.add_argument("--reason", help="why (recorded in the history)")
+    promote.set_defaults(func=_cmd_models_promote)
+    rollback = models_sub.add_parser("rollback", help="point an alias back at its previous holder")
+    rollback.add_argument("workspace")
+    rollback.add_argument("name")
+    rollback.add_argument("--alias", default="champion")
+    rollback.add_argument("--reason", help="why (recorded in the history)")
+    rollback.set_defaults(func=_cmd_models_rollback)
+
+
+def _add_serve_parser(sub) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="HTTP prediction service (pip install '.[serve]'): a registered model's alias, or $MODEL_PATH",
+    )
+    serve.add_argument("--workspace", metavar="DIR", help="workspace whose model registry to serve from")
+    serve.add_argument("--model", metavar="NAME", help="registered model name")
+    serve.add_argument("--alias", default="champion", help="alias to serve and follow (default: champion)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--usage-log", metavar="FILE", help="usage log (default: <workspace>/logs/usage.jsonl, or none)"
+    )
+    _add_key_options(serve)
+    _add_trust_option(serve)
+    serve.set_defaults(func=_cmd_serve)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
