@@ -375,6 +375,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         key_file=args.key_file,
         trust_unsigned=args.trust_unsigned,
         usage_log=args.usage_log,
+        max_body_bytes=args.max_body_bytes,
+        max_spectra=args.max_spectra,
     )
 
 
@@ -890,6 +892,12 @@ def _add_serve_parser(sub) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
         "--usage-log", metavar="FILE", help="usage log (default: <workspace>/logs/usage.jsonl, or none)"
+    )
+    serve.add_argument(
+        "--max-body-bytes", type=int, default=16 << 20, help="largest request body (413 beyond)"
+    )
+    serve.add_argument(
+        "--max-spectra", type=int, default=10_000, help="most spectra per request (413 beyond)"
     )
     _add_key_options(serve)
     _add_trust_option(serve)

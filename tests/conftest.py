@@ -12,6 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NIRS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+# the trained model registry (`corn_registry`) of the registry, CLI and service tests
+pytest_plugins = ["registry_fixtures"]
+
 
 def shared_path(*parts: str) -> Path:
     """Path under ../shared/data, or skip the calling test with the reason."""

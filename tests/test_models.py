@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from registry_fixtures import KEY, corn_registry, write_templates  # noqa: F401  (fixture)
+from registry_fixtures import KEY, write_templates
 from scipy import stats
 
 from nirs_core.app import models
@@ -206,7 +206,7 @@ def test_concurrent_train_register_loses_no_version(corn_registry, tmp_path):
     ]
     text = _done(_nirs("models", "history", ws, "corn")).stdout
     assert f"promote champion: v{best['version']} -> v{worst['version']} (forced)  trial" in text
-    assert f"champion" in _done(_nirs("models", "list", ws)).stdout
+    assert "champion" in _done(_nirs("models", "list", ws)).stdout
 
 
 def test_cli_errors(tmp_path):

@@ -13,7 +13,10 @@ import numpy as np
 from nirs_core.graph.replay import prepare_input, replay, replay_table
 from nirs_core.store.bundle import Bundle, open_bundle
 
-__all__ = ["predict"]
+__all__ = ["DOMAIN_FIELDS", "predict", "predict_table"]
+
+#: The per-spectrum fields beside the value; None where the bundle does not provide them.
+DOMAIN_FIELDS = ("lower", "upper", "t2", "q", "in_domain")
 
 
 def predict(
@@ -59,3 +62,26 @@ def predict(
     if prepared.sample is not None:
         table = table.insert_column(0, pl.Series(prepared.sample_column, prepared.sample))
     return table
+
+
+def predict_table(
+    bundle: Bundle, data: Any, *, resample: bool = False, wavelengths: Any = None
+) -> dict[str, Any]:
+    """Predictions of ``data`` (as :func:`predict`; ``wavelengths`` the axis of an array input)
+    with, per spectrum, the fields a routine user needs: ``{"targets": [...], "values": array
+    (n, n_targets), "lower", "upper", "t2", "q", "in_domain": array (n,) or None, "resampled":
+    bool}``. The prediction service answers from this table alone.
+
+    The bundle format carries no prediction interval and no applicability domain yet, so the
+    five :data:`DOMAIN_FIELDS` are None (unknown, never a made-up value) until it does.
+    """
+    prepared = prepare_input(bundle, data, resample=resample, wavelengths=wavelengths)
+    values = replay(bundle, prepared.sources)
+    targets = bundle.targets or [f"y{k}" for k in range(values.shape[1])]
+    return {
+        "targets": targets,
+        "values": values,
+        **dict.fromkeys(DOMAIN_FIELDS),
+        "resampled": prepared.resampled,
+        "sample": prepared.sample,
+    }

@@ -247,11 +247,16 @@ def _sample_ids(ds: Any) -> tuple[np.ndarray | None, str | None]:
     return None, None
 
 
-def prepare_input(bundle: Replayable, data: Any, *, resample: bool = False) -> PreparedInput:
+def prepare_input(
+    bundle: Replayable, data: Any, *, resample: bool = False, wavelengths: Any = None
+) -> PreparedInput:
     """Check ``data`` against what ``bundle`` expects and return the spectra to replay (see the
-    module docstring for the accepted inputs and the checks)."""
+    module docstring for the accepted inputs and the checks). ``wavelengths``: the axis of an
+    array input of one source, checked (or, with ``resample``, interpolated) like a file's."""
     spec = bundle.input
     specs = spec["sources"]
+    if wavelengths is not None:
+        return _prepare_with_axis(specs, data, wavelengths, resample)
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.exists():
@@ -305,6 +310,26 @@ def prepare_input(bundle: Replayable, data: Any, *, resample: bool = False) -> P
         f"predict: expected spectra as a numpy array, a list of arrays, a SpectroDataset or a path; "
         f"got {type(data).__name__}."
     )
+
+
+def _prepare_with_axis(
+    specs: list[dict[str, Any]], data: Any, wavelengths: Any, resample: bool
+) -> PreparedInput:
+    """An array of spectra of one source with its wavelength axis."""
+    if len(specs) != 1 or not isinstance(data, np.ndarray):
+        raise DataError(
+            f"predict: wavelengths are accepted with one array of spectra for a one-source bundle; got "
+            f"{type(data).__name__} for a bundle of {len(specs)} source(s)."
+        )
+    x = data.reshape(1, -1) if data.ndim == 1 else data
+    axis = np.asarray(wavelengths, dtype=np.float64).reshape(-1)
+    if x.ndim != 2 or axis.size != x.shape[-1]:
+        raise DataError(
+            f"predict: expected one wavelength per spectrum column; got {axis.size} wavelengths for "
+            f"spectra of shape {x.shape}."
+        )
+    out, resampled = _check_source(x, axis, None, specs[0], 0, resample, "predict", _array_row)
+    return PreparedInput([out], resampled=resampled)
 
 
 def _file_row(header_lines: int):

@@ -1,0 +1,107 @@
+"""The service's routes in process (starlette's TestClient): the admin switch, the routes that
+need a registry, a training job that fails, and the holder's reload rules."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():  # starlette's TestClient announces a successor of httpx on import
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+from registry_fixtures import KEY
+
+from nirs_core.app.models import promote, register_bundle
+from nirs_core.errors import ConfigError
+from nirs_core.serve._holder import ModelHolder
+from nirs_core.serve._usage import LATENCY_BUCKETS, Metrics
+from nirs_core.serve.app import create_app
+from nirs_core.store.models import ModelRegistry
+
+TOKEN = "in-process-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def bare_registry(corn_registry, tmp_path):
+    """A registry whose only version records no training recipe."""
+    workspace = tmp_path / "ws"
+    source = corn_registry["workspace"]
+    bundle = source / ModelRegistry(source).read("corn").version(1).path
+    register_bundle(workspace, "corn", bundle, key=KEY)
+    promote(workspace, "corn", 1)
+    return workspace, bundle
+
+
+def test_admin_routes_are_off_without_a_token(bare_registry, monkeypatch):
+    monkeypatch.setenv("NIRS_BUNDLE_KEY", KEY)
+    monkeypatch.delenv("NIRS_ADMIN_TOKEN", raising=False)
+    workspace, _ = bare_registry
+    holder = ModelHolder(workspace=workspace, model="corn")
+    holder.load()
+    with TestClient(create_app(holder)) as client:
+        off = client.post("/models/corn/promote", json={"version": 1}, headers=AUTH)
+        assert off.status_code == 403 and "admin routes are disabled" in off.json()["detail"]
+
+
+def test_routes_that_need_a_registry_or_a_recipe(bare_registry, monkeypatch):
+    monkeypatch.setenv("NIRS_BUNDLE_KEY", KEY)
+    workspace, bundle = bare_registry
+    by_file = ModelHolder(model_path=bundle)
+    by_file.load()
+    with TestClient(create_app(by_file, admin_token=TOKEN)) as client:
+        for route in ("/models/corn/promote", "/models/corn/rollback", "/jobs/train"):
+            response = client.post(route, json={"version": 1}, headers=AUTH)
+            assert response.status_code == 409 and "serves the file $MODEL_PATH" in response.json()["detail"]
+    registered = ModelHolder(workspace=workspace, model="corn")
+    registered.load()
+    with TestClient(create_app(registered, admin_token=TOKEN)) as client:
+        none = client.post("/jobs/train", headers=AUTH)
+        assert (
+            none.status_code == 409 and "records no template and data to retrain on" in none.json()["detail"]
+        )
+        # a recipe that cannot train: the job fails and says why, the server lives on
+        job = client.post(
+            "/jobs/train", json={"template": str(bundle), "data": str(bundle)}, headers=AUTH
+        ).json()
+        deadline = time.monotonic() + 120
+        while (status := client.get(job["url"], headers=AUTH).json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert status["status"] == "failed" and status["error"]
+        assert client.get("/health").json()["status"] == "ok"
+        again = client.post("/models/corn/rollback", headers=AUTH)
+        assert again.status_code == 409 and "no previous holder" in again.json()["detail"]
+
+
+def test_holder_needs_one_source():
+    with pytest.raises(ConfigError, match=r"expected --workspace WS --model NAME .* or \$MODEL_PATH"):
+        ModelHolder(workspace="ws")
+    with pytest.raises(ConfigError, match=r"got both \$MODEL_PATH \(m.zip\) and --model corn"):
+        ModelHolder(model="corn", model_path="m.zip")
+
+
+def test_holder_reloads_only_when_the_alias_moves(corn_registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("NIRS_BUNDLE_KEY", KEY)
+    workspace = tmp_path / "ws"
+    shutil.copytree(corn_registry["workspace"] / "models", workspace / "models")
+    holder = ModelHolder(workspace=workspace, model="corn", check_interval=0.0)
+    first = holder.load()
+    assert holder.refresh(force=True) is False and holder.current() is first  # same version: kept
+    promote(workspace, "corn", 2, force=True, reason="test")
+    assert holder.current().version == 2 and holder.reloads == 1
+
+
+def test_metrics_histogram_counts_cumulatively():
+    metrics = Metrics()
+    for seconds in (0.0005, 0.003, 0.003, 10.0):
+        metrics.observe("POST", "/predict", 200, seconds, spectra=2)
+    text = metrics.render({})
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    assert lines[f'nirs_request_seconds_bucket{{route="/predict",le="{LATENCY_BUCKETS[0]}"}}'] == "1"
+    assert lines['nirs_request_seconds_bucket{route="/predict",le="0.005"}'] == "3"
+    assert lines['nirs_request_seconds_bucket{route="/predict",le="+Inf"}'] == "4"
+    assert lines["nirs_predicted_spectra_total"] == "8"
