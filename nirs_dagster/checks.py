@@ -9,7 +9,9 @@ downstream of it in the same run, and automation does not build on it.
 - ``predictions``: every prediction finite, and the pooled cross-validated predictions better
   than the mean predictor (predicting the calibration mean for every sample).
 - ``model_bundle``: the bundle, opened and verified, replays the training predictions exactly;
-  and (not blocking) the control chart of the reference samples in ``NIRS_REFERENCE_DIR/<dataset>``
+  its registered version is no worse than the model's ``champion`` by the promotion policy
+  (:func:`nirs_core.app.models.policy_reasons`), which gates ``champion_model``; and (not
+  blocking) the control chart of the reference samples in ``NIRS_REFERENCE_DIR/<dataset>``
   (ISO 12099 §11, :mod:`nirs_core.app.monitor`) is in control. The chart's verdict is written to
   ``<workspace>/monitor/<dataset>.json`` (and the chart to ``.png`` beside it), which
   :data:`~nirs_dagster.sensors.nirs_reference_sensor` reads to request retraining.
@@ -40,6 +42,7 @@ from nirs_dagster.validation import MIN_SAMPLES, spectra_problems, spectra_schem
 
 __all__ = [
     "MIN_SAMPLES",
+    "model_bundle_beats_champion",
     "model_bundle_control_chart",
     "model_bundle_replays",
     "predictions_beat_mean",
@@ -271,5 +274,35 @@ def model_bundle_control_chart(
             f"control chart out of control for {', '.join(failed)}: retraining requested"
             if failed
             else f"{len(charts)} control chart(s), none out of control"
+        ),
+    )
+
+
+@dg.asset_check(
+    asset=model_bundle, partitions_def=dataset_partitions, blocking=True, name="model_bundle_beats_champion"
+)
+def model_bundle_beats_champion(nirs: NirsResource, model_bundle: BundleRecord) -> dg.AssetCheckResult:
+    """The version ``model_bundle`` registered is not worse than the model's champion (the
+    promotion policy: selection metric on CV and test, ISO 12099 tests). Passes when there is no
+    champion yet or when the champion is this version."""
+    from nirs_core.app.models import DEFAULT_ALIAS, policy_reasons
+    from nirs_core.store.models import ModelRegistry
+
+    record = ModelRegistry(nirs.workspace_path()).read(model_bundle.model)
+    challenger = record.version(model_bundle.version)
+    champion = record.holder(DEFAULT_ALIAS)
+    same = champion is None or champion.version == challenger.version
+    reasons = [] if same else policy_reasons(champion, challenger)
+    return dg.AssetCheckResult(
+        passed=not reasons,
+        metadata={
+            "challenger_version": challenger.version,
+            "champion_version": None if champion is None else champion.version,
+            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in reasons) or "none"),
+        },
+        description=(
+            f"v{challenger.version} is worse than the champion v{champion.version}: " + "; ".join(reasons)
+            if reasons
+            else None
         ),
     )

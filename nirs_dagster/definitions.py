@@ -15,6 +15,7 @@ import dagster as dg
 
 from nirs_dagster.assets import ALL_ASSETS
 from nirs_dagster.checks import (
+    model_bundle_beats_champion,
     model_bundle_control_chart,
     model_bundle_replays,
     predictions_beat_mean,
@@ -39,7 +40,13 @@ def build_defs(nirs: NirsResource | None = None, executor: Any = dg.in_process_e
     nirs = nirs or NirsResource()
     return dg.Definitions(
         assets=ALL_ASSETS,
-        asset_checks=[spectra_valid, predictions_beat_mean, model_bundle_replays, model_bundle_control_chart],
+        asset_checks=[
+            spectra_valid,
+            predictions_beat_mean,
+            model_bundle_replays,
+            model_bundle_beats_champion,
+            model_bundle_control_chart,
+        ],
         jobs=[retrain_job, reference_check_job],
         sensors=[nirs_inbox_sensor, nirs_results_sensor, nirs_automation_sensor, nirs_reference_sensor],
         schedules=[weekly_retrain_schedule],

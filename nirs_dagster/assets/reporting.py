@@ -1,4 +1,5 @@
-"""Per-dataset assets over all its configs: ``leaderboard``, ``datasheet``, ``model_bundle``."""
+"""Per-dataset assets over all its configs: ``leaderboard``, ``datasheet``, ``model_bundle`` (which
+also registers each bundle as a new version of the dataset's model in the workspace registry)."""
 
 import base64
 import math
@@ -200,12 +201,15 @@ def datasheet(
 
 @dataclass(frozen=True)
 class BundleRecord:
-    """What ``model_bundle`` stores: the bundle file and the training predictions it must replay."""
+    """What ``model_bundle`` stores: the bundle file, the training predictions it must replay and
+    the model registry's name and version it was registered as."""
 
     path: Path
     config_id: str
     train_rows: np.ndarray
     train_predictions: np.ndarray
+    model: str | None = None
+    version: int | None = None
 
 
 @dg.asset(
@@ -222,8 +226,11 @@ def model_bundle(
     fitted_pipeline: dict[str, Result],
     spectra: SpectroDataset,
 ) -> BundleRecord:
-    """The signed bundle of the best config, ``<workspace>/bundles/<dataset>.n4b.zip``."""
+    """The signed bundle of the best config, ``<workspace>/bundles/<dataset>.n4b.zip``, registered
+    as a new version of the model named after the dataset (``nirs models list <workspace>``)."""
+    from nirs_core.app.models import history_markdown, register_bundle
     from nirs_core.app.train import write_bundle
+    from nirs_core.store.models import ModelRegistry
 
     result = best_result(leaderboard, fitted_pipeline, context.partition_key)
     template = ConfigCatalogue(nirs.dagster_path()).template_of(result.config_id)
@@ -240,11 +247,23 @@ def model_bundle(
         raise DataError(
             f"{context.partition_key}/{result.config_id}: expected one refit row on train; got {len(refit)}."
         )
+    name = context.partition_key
+    version = register_bundle(
+        nirs.workspace_path(),
+        name,
+        path,
+        predictions=result.predictions,
+        run_id=context.run.run_id,
+        training={"template": str(template), "dagster_partition": name},
+        key_file=key_file,
+    )
     record = BundleRecord(
         path=Path(path),
         config_id=result.config_id,
         train_rows=np.asarray(refit[0]["sample"], dtype=np.int64),
         train_predictions=np.asarray(refit[0]["y_pred"], dtype=np.float64),
+        model=name,
+        version=version.version,
     )
     context.add_output_metadata(
         {
@@ -253,6 +272,10 @@ def model_bundle(
             "bytes": Path(path).stat().st_size,
             "signed_with": str(key_file) if key_file else "$NIRS_BUNDLE_KEY",
             **domain_metadata(result),
+            "model_version": version.version,
+            "registry": dg.MetadataValue.md(
+                history_markdown(ModelRegistry(nirs.workspace_path()).read(name))
+            ),
         }
     )
     return record

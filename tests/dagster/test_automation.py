@@ -25,10 +25,11 @@ EDGES = {
     "leaderboard": {"predictions"},
     "datasheet": {"leaderboard", "fitted_pipeline", "spectra"},
     "model_bundle": {"leaderboard", "fitted_pipeline", "spectra"},
+    "champion_model": {"model_bundle"},
 }
 
 
-def test_definitions_load_with_the_seven_assets_and_their_lineage():
+def test_definitions_load_with_the_eight_assets_and_their_lineage():
     graph = defs.resolve_asset_graph()
     names = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert names == {"spectra", *EDGES}
@@ -39,6 +40,7 @@ def test_definitions_load_with_the_seven_assets_and_their_lineage():
         "spectra_valid",
         "predictions_beat_mean",
         "model_bundle_replays",
+        "model_bundle_beats_champion",
         "model_bundle_control_chart",
     }
     # the control chart of ongoing checks runs on its own (tests/dagster/test_reference_check.py)
