@@ -17,7 +17,7 @@
     nirs verify model.zip                check a bundle's signature and hashes
     nirs show model.zip                  a bundle's DAG and datasheet summary
     nirs keys generate [--out DIR]       a new Ed25519 key pair for signing bundles
-    nirs train TEMPLATE --data PATH --register NAME [--workspace DIR] [-o model.zip]
+    nirs train TEMPLATE --data PATH --register NAME [--promote] [--workspace DIR] [-o model.zip]
                                          the same, added as a new version of model NAME
     nirs models list|history|promote|rollback WS …
                                          the model registry (versions, aliases, their history)
@@ -259,6 +259,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.output is None and args.register is None:
         raise ConfigError("train: expected -o BUNDLE, --register NAME or both; got neither.")
+    if args.promote and args.register is None:
+        raise ConfigError("train: --promote promotes the registered version; add --register NAME.")
     options = {
         "key_file": args.key_file,
         "sign": not args.unsigned,
@@ -288,6 +290,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.register is not None:
         version = out["version"]
         print(f"registered {version.name} version {version.version} (sha256 {version.sha256[:12]}…){where}")
+        if args.promote:
+            from nirs_core.app.models import promote
+
+            entry = promote(workspace, version.name, version.version, reason="nirs train --promote")
+            source = "nothing" if entry.from_version is None else f"v{entry.from_version}"
+            print(f"{version.name} {entry.alias}: {source} -> v{entry.to_version} ({entry.reason})")
     return 0
 
 
@@ -724,6 +732,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("-o", "--output", metavar="BUNDLE", help="bundle file to write (.zip)")
     train.add_argument(
         "--register", metavar="NAME", help="add the bundle as a new version of model NAME in the workspace"
+    )
+    train.add_argument(
+        "--promote",
+        action="store_true",
+        help="with --register: promote the new version to 'champion' (under the promotion policy)",
     )
     train.add_argument(
         "--workspace",

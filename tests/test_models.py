@@ -218,3 +218,21 @@ def test_cli_errors(tmp_path):
     missing = _done(_nirs("models", "history", tmp_path, "corn"))
     assert missing.returncode == 2 and "no model named 'corn'; registered: none" in missing.stderr
     assert "no models registered" in _done(_nirs("models", "list", tmp_path)).stdout
+
+
+def test_train_register_promote(corn_registry, tmp_path):
+    """`--promote` promotes the first version; a worse one is registered but refused."""
+    templates = write_templates(tmp_path)
+    ws, corn = tmp_path / "ws", corn_registry["corn"]
+    args = ("--data", corn, "--register", "corn", "--promote", "--workspace", ws, "--no-progress")
+    first = _done(_nirs("train", templates["good"], *args))
+    assert first.returncode == 0 and "corn champion: nothing -> v1 (nirs train --promote)" in first.stdout
+    second = _done(_nirs("train", templates["worse"], *args))
+    assert second.returncode == 2 and "registered corn version 2" in second.stdout
+    assert "promote corn v2 to 'champion': refused by the promotion policy" in second.stderr
+    assert ModelRegistry(ws).read("corn").aliases == {"champion": 1}
+    alone = _done(_nirs("train", templates["good"], "--data", corn, "-o", tmp_path / "m.zip", "--promote"))
+    assert (
+        alone.returncode == 2
+        and "--promote promotes the registered version; add --register NAME" in alone.stderr
+    )
