@@ -12,6 +12,7 @@ A version that fails to load is not swapped in: the previous one keeps serving a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -45,6 +46,11 @@ class LoadedModel:
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
 
     def describe(self) -> dict[str, Any]:
+        """What ``GET /models/current`` returns (a copy of the cached description)."""
+        return dict(self._description)
+
+    @functools.cached_property
+    def _description(self) -> dict[str, Any]:
         info = self.bundle.info
         sheet = self.bundle.datasheet() or {}
         validation = self.entry.validation if self.entry is not None and self.entry.validation else None
