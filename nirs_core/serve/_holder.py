@@ -136,7 +136,7 @@ class ModelHolder:
                 st = self.model_path.stat()
             except FileNotFoundError:
                 return None
-            return (st.st_mtime_ns, st.st_size)
+            return (st.st_ino, st.st_mtime_ns, st.st_size)
         return self.registry.stamp(self.model)
 
     def _open(self) -> LoadedModel:

@@ -195,14 +195,15 @@ class ModelRegistry:
             return []
         return sorted(p.parent.name for p in self.models_dir.glob("*/model.yaml"))
 
-    def stamp(self, name: str) -> tuple[int, int] | None:
-        """``(mtime_ns, size)`` of the model's ``model.yaml`` (None when absent): a cheap test
-        of whether it changed, for a server that follows promotions."""
+    def stamp(self, name: str) -> tuple[int, int, int] | None:
+        """``(inode, mtime_ns, size)`` of the model's ``model.yaml`` (None when absent): a cheap
+        test of whether it changed, for a server that follows promotions (every change renames
+        a new file over it, and the record only grows)."""
         try:
             st = self.record_path(name).stat()
         except FileNotFoundError:
             return None
-        return (st.st_mtime_ns, st.st_size)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     # -- reading
 

@@ -17,7 +17,7 @@ from registry_fixtures import KEY
 from nirs_core.app.models import promote, register_bundle
 from nirs_core.errors import ConfigError
 from nirs_core.serve._holder import ModelHolder
-from nirs_core.serve._usage import LATENCY_BUCKETS, Metrics
+from nirs_core.serve._usage import LATENCY_BUCKETS, Metrics, UsageLog
 from nirs_core.serve.app import create_app
 from nirs_core.store.models import ModelRegistry
 
@@ -105,3 +105,46 @@ def test_metrics_histogram_counts_cumulatively():
     assert lines['nirs_request_seconds_bucket{route="/predict",le="0.005"}'] == "3"
     assert lines['nirs_request_seconds_bucket{route="/predict",le="+Inf"}'] == "4"
     assert lines["nirs_predicted_spectra_total"] == "8"
+
+
+def test_holder_follows_a_replaced_model_file(corn_registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("NIRS_BUNDLE_KEY", KEY)
+    source = ModelRegistry(corn_registry["workspace"])
+    record = source.read("corn")
+    path = tmp_path / "model.zip"
+    path.write_bytes(source.bundle_path(record.version(1)).read_bytes())
+    holder = ModelHolder(model_path=path, check_interval=0.0)
+    assert holder.load().sha256 == record.version(1).sha256
+    replacement = tmp_path / "new.zip"
+    replacement.write_bytes(source.bundle_path(record.version(2)).read_bytes())
+    replacement.replace(path)
+    assert holder.current().sha256 == record.version(2).sha256 and holder.reloads == 1
+    path.unlink()  # a vanished file: the loaded model keeps serving, /health says why
+    assert holder.current().sha256 == record.version(2).sha256
+    assert holder.last_error.startswith("FileNotFoundError")
+
+
+def test_usage_log_rotates(tmp_path):
+    log = UsageLog(tmp_path / "usage.jsonl", max_bytes=400, backups=2)
+    for i in range(60):
+        log.write(route="/predict", status=200, n_spectra=i)
+    log.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["usage.jsonl", "usage.jsonl.1", "usage.jsonl.2"]
+    import json
+
+    kept = [json.loads(line) for n in reversed(names) for line in (tmp_path / n).read_text().splitlines()]
+    assert [x["n_spectra"] for x in kept] == list(range(60 - len(kept), 60))  # the newest, in order
+    assert all(p.stat().st_size <= 400 for p in tmp_path.iterdir())
+
+
+def test_serve_without_the_extra_says_what_to_install(monkeypatch):
+    import sys
+
+    from nirs_core.serve import serve
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    with pytest.raises(
+        ConfigError, match=r"the service needs the `serve` extra \(pip install 'nirs-dagster\[serve\]'\)"
+    ):
+        serve(workspace="ws", model="corn")

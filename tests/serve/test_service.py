@@ -166,6 +166,13 @@ def test_predictions_equal_nirs_predict(served, corn_arrays, tmp_path):
     assert np.array_equal(_values(by_csv), expected)
 
 
+def _csv(X: np.ndarray, wavelengths: np.ndarray) -> bytes:
+    lines = [";".join(repr(float(w)) for w in wavelengths)] + [
+        ";".join(repr(float(v)) for v in row) for row in X
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def _bad_requests(X: np.ndarray, wavelengths: np.ndarray) -> list[tuple[dict, int, str]]:
     nan_body = json.dumps({"spectra": [X[0].tolist()]}).replace(str(X[0][3]), "NaN", 1)
     return [
@@ -206,6 +213,19 @@ def _bad_requests(X: np.ndarray, wavelengths: np.ndarray) -> list[tuple[dict, in
             {"content": b"x", "headers": {"content-type": "image/png"}},
             415,
             "expected application/json or text/csv",
+        ),
+        (
+            {
+                "content": _csv(np.repeat(X[:1], 51, axis=0), wavelengths),
+                "headers": {"content-type": "text/csv"},
+            },
+            413,
+            "51 spectra in one request",
+        ),
+        (
+            {"content": iter([b"0" * 1_000_000] * 3), "headers": {"content-type": "text/csv"}},
+            413,
+            "exceeds the limit of 2000000 bytes",
         ),
     ]
 
