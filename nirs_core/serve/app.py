@@ -124,10 +124,12 @@ def _predict(loaded: LoadedModel, media: str, body: bytes, resample: bool, limit
     """Parse, check and predict one request body (runs in a worker thread)."""
     if media == "application/json":
         x, wavelengths = _json_spectra(body)
-        if x.shape[0] > limits.max_spectra:
-            raise HTTPException(
-                413, f"predict: {x.shape[0]} spectra in one request; the limit is {limits.max_spectra}."
-            )
+        n = x.shape[0]
+    else:
+        n = max(len(body.splitlines()) - 1, 0)  # the header line, then one line per spectrum
+    if n > limits.max_spectra:
+        raise HTTPException(413, f"predict: {n} spectra in one request; the limit is {limits.max_spectra}.")
+    if media == "application/json":
         table = predict_table(loaded.bundle, x, resample=resample, wavelengths=wavelengths)
     else:
         with tempfile.TemporaryDirectory(prefix="nirs-serve-") as scratch:
@@ -135,10 +137,6 @@ def _predict(loaded: LoadedModel, media: str, body: bytes, resample: bool, limit
             path.write_bytes(body)
             table = predict_table(loaded.bundle, path, resample=resample)
     values = table["values"]
-    if values.shape[0] > limits.max_spectra:
-        raise HTTPException(
-            413, f"predict: {values.shape[0]} spectra in one request; the limit is {limits.max_spectra}."
-        )
     columns = {f: table[f] for f in DOMAIN_FIELDS}
     single = values.shape[1] == 1
     rows = []
