@@ -161,39 +161,41 @@ class ModelHolder:
             return self._current
 
     def current(self) -> LoadedModel:
-        """The model to answer with, reloaded first when the registry (or file) changed."""
+        """The model to answer with, reloaded first when the registry (or file) changed. While
+        another thread is loading a new version, requests go on with the current one."""
         now = time.monotonic()
-        if now - self._checked >= self.check_interval:
-            self.refresh(now)
+        if now - self._checked >= self.check_interval and self._lock.acquire(blocking=False):
+            try:
+                self._refresh(now, force=False)
+            finally:
+                self._lock.release()
         return self._current
 
-    def refresh(self, now: float | None = None, *, force: bool = False) -> bool:
-        """Reload when the registry or file changed (``force``: check now regardless); True
-        when another version was swapped in."""
+    def refresh(self, *, force: bool = False) -> bool:
+        """Reload now when the registry or file changed (``force``: re-read the registry even
+        when the file looks unchanged); True when another version was swapped in."""
         with self._lock:
-            self._checked = time.monotonic() if now is None else now
-            stamp = self._read_stamp()
-            if stamp == self._stamp and not force:
-                return False
-            previous = self._current
-            try:
-                loaded = self._same_or_new(previous)
-            except (
-                NirsError,
-                OSError,
-                ValueError,
-                LookupError,
-            ) as exc:  # keep the previous one; /health says why
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                print(f"nirs serve: not reloading: {self.last_error}", file=sys.stderr, flush=True)
-                self._stamp = stamp
-                return False
-            self._stamp, self.last_error = stamp, None
-            if loaded is previous:
-                return False
-            self._current = loaded
-            self.reloads += 1
-            return True
+            return self._refresh(time.monotonic(), force=force)
+
+    def _refresh(self, now: float, *, force: bool) -> bool:
+        self._checked = now
+        stamp = self._read_stamp()
+        if stamp == self._stamp and not force:
+            return False
+        previous = self._current
+        try:
+            loaded = self._same_or_new(previous)
+        except (NirsError, OSError, ValueError, LookupError) as exc:  # keep the previous one; say why
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            print(f"nirs serve: not reloading: {self.last_error}", file=sys.stderr, flush=True)
+            self._stamp = stamp
+            return False
+        self._stamp, self.last_error = stamp, None
+        if loaded is previous:
+            return False
+        self._current = loaded
+        self.reloads += 1
+        return True
 
     def _same_or_new(self, previous: LoadedModel | None) -> LoadedModel:
         if self.follows_registry and previous is not None:

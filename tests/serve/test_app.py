@@ -92,6 +92,8 @@ def test_holder_reloads_only_when_the_alias_moves(corn_registry, tmp_path, monke
     first = holder.load()
     assert holder.refresh(force=True) is False and holder.current() is first  # same version: kept
     promote(workspace, "corn", 2, force=True, reason="test")
+    with holder._lock:  # as while another thread loads a version: requests go on with this one
+        assert holder.current() is first
     assert holder.current().version == 2 and holder.reloads == 1
 
 
