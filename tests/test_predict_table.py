@@ -1,5 +1,5 @@
 """nirs_core.app.predict.predict_table, the one function the service answers from: the values
-equal predict(), the axis of an array input is checked (or resampled), and the domain fields
+equal the replay of the same spectra, the axis of an array input is checked (or resampled), and the domain fields
 are None until bundles carry them."""
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ import pytest
 from registry_fixtures import KEY
 
 from nirs_core.app.models import open_version
-from nirs_core.app.predict import DOMAIN_FIELDS, predict, predict_table
+from nirs_core.app.predict import DOMAIN_FIELDS, predict_table
 from nirs_core.errors import DataError
+from nirs_core.graph.replay import prepare_input, replay
 
 
 def test_predict_table_with_an_axis(corn_registry, corn_arrays):
     _, bundle = open_version(corn_registry["workspace"], "corn", key=KEY)
     X, axis = corn_arrays["Xval"], corn_arrays["wavelengths"]
     table = predict_table(bundle, X, wavelengths=axis)
-    assert np.array_equal(table["values"], predict(bundle, X))
+    assert np.array_equal(table["values"], replay(bundle, prepare_input(bundle, X).sources))
     assert table["targets"] == ["oil"] and not table["resampled"]
     assert all(table[f] is None for f in DOMAIN_FIELDS)
     # the same spectra on a denser axis, resampled back onto the training axis by np.interp
@@ -25,7 +26,8 @@ def test_predict_table_with_an_axis(corn_registry, corn_arrays):
     X_fine = np.array([np.interp(fine, axis, row) for row in X])
     resampled = predict_table(bundle, X_fine, wavelengths=fine, resample=True)
     assert resampled["resampled"]
-    expected = predict(bundle, np.array([np.interp(axis, fine, row) for row in X_fine]))
+    back = np.array([np.interp(axis, fine, row) for row in X_fine])
+    expected = replay(bundle, prepare_input(bundle, back).sources)
     assert np.array_equal(resampled["values"], expected)
     with pytest.raises(DataError, match=r"wavelengths are accepted with one array of spectra .* got list"):
         predict_table(bundle, [X], wavelengths=axis)

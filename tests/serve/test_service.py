@@ -125,8 +125,8 @@ def _nirs_predict(bundle: Path, data: Path, out: Path) -> np.ndarray:
     done = _nirs("predict", bundle, data, "-o", out)
     assert done.returncode == 0, done.stderr
     with out.open() as fh:
-        rows = list(csv.reader(fh))
-    return np.array([float(r[-1]) for r in rows[1:]])
+        rows = list(csv.DictReader(fh))
+    return np.array([float(r["oil"]) for r in rows])
 
 
 def _values(response: httpx.Response) -> np.ndarray:
