@@ -236,3 +236,13 @@ def test_train_register_promote(corn_registry, tmp_path):
         alone.returncode == 2
         and "--promote promotes the registered version; add --register NAME" in alone.stderr
     )
+
+
+def test_validation_statistics_of_a_classifier_and_of_a_partition_without_rows():
+    rows = [
+        {"fold": POOLED_FOLD, "partition": "val", "n_samples": 12, "score": 0.75},
+        {"fold": REFIT_FOLD, "partition": "train", "n_samples": 12, "score": 1.0},
+    ]
+    assert models.validation_statistics(rows, "accuracy") == {"cv": {"n": 12, "accuracy": 0.75}}
+    one = models.partition_statistics([1.0], [1.5])  # n = 1: no SEP, so no test
+    assert one["n"] == 1 and one["bias"] == 0.5 and one["tests"] == {}
