@@ -54,6 +54,14 @@ __all__ = ["ADMIN_TOKEN_ENV", "Limits", "create_app"]
 ADMIN_TOKEN_ENV = "NIRS_ADMIN_TOKEN"
 
 
+class _JSONResponse(JSONResponse):
+    """JSON by orjson: faster, and a NaN statistic (an R² of a constant reference) becomes
+    ``null`` instead of an error."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Request limits: body bytes and spectra per request (a 413 beyond either)."""
@@ -342,7 +350,13 @@ def create_app(
         if usage is not None:
             usage.close()
 
-    app = FastAPI(title="nirs prediction service", docs_url="/docs", redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="nirs prediction service",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        default_response_class=_JSONResponse,
+    )
 
     @app.get("/health")
     def health() -> dict[str, Any]:

@@ -150,3 +150,15 @@ def test_serve_without_the_extra_says_what_to_install(monkeypatch):
         ConfigError, match=r"the service needs the `serve` extra \(pip install 'nirs-dagster\[serve\]'\)"
     ):
         serve(workspace="ws", model="corn")
+
+
+def test_a_nan_statistic_is_served_as_null(bare_registry, monkeypatch):
+    monkeypatch.setenv("NIRS_BUNDLE_KEY", KEY)
+    workspace, _ = bare_registry
+    with ModelRegistry(workspace).transaction("corn") as record:
+        record.versions[0].validation = {"test": {"n": 3, "r2": float("nan")}}
+    holder = ModelHolder(workspace=workspace, model="corn")
+    holder.load()
+    with TestClient(create_app(holder)) as client:
+        assert client.get("/models/current").json()["validation"] == {"test": {"n": 3, "r2": None}}
+        assert client.get("/models").json()[0]["validation"]["test"]["r2"] is None
