@@ -897,6 +897,12 @@ def _add_serve_parser(sub) -> None:
     serve = sub.add_parser(
         "serve",
         help="HTTP prediction service (pip install '.[serve]'): a registered model's alias, or $MODEL_PATH",
+        description=(
+            "Serve predictions over HTTP: the version an alias of a registered model points to "
+            "(followed through promotions and rollbacks), or the bundle file $MODEL_PATH. Admin "
+            "routes (promote, rollback, train jobs) need 'Authorization: Bearer $NIRS_ADMIN_TOKEN' "
+            "and are off when it is unset. Routes and errors: docs/serving.md."
+        ),
     )
     serve.add_argument("--workspace", metavar="DIR", help="workspace whose model registry to serve from")
     serve.add_argument("--model", metavar="NAME", help="registered model name")
