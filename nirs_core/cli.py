@@ -381,7 +381,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         key_file=args.key_file,
+        public_key=args.public_key,
         trust_unsigned=args.trust_unsigned,
+        allow_pickle=args.allow_pickle,
         usage_log=args.usage_log,
         max_body_bytes=args.max_body_bytes,
         max_spectra=args.max_spectra,
@@ -920,6 +922,12 @@ def _add_serve_parser(sub) -> None:
     )
     _add_key_options(serve)
     _add_trust_option(serve)
+    serve.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="serve bundles with third-party estimators (unpickled: THIS RUNS CODE FROM THE FILE; only "
+        "for a registry you trust). Without it, a version with pickled nodes is not loaded",
+    )
     serve.set_defaults(func=_cmd_serve)
 
 

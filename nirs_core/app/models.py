@@ -131,6 +131,7 @@ def register_bundle(
     training: Mapping[str, Any] | None = None,
     key: bytes | str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    public_key: Any = None,
     trust_unsigned: bool = False,
 ) -> ModelVersion:
     """Add the bundle file ``bundle`` as the next version of model ``name`` in the registry of
@@ -140,7 +141,9 @@ def register_bundle(
     with tempfile.TemporaryDirectory(prefix="nirs-register-") as scratch:
         copy = Path(scratch) / "bundle.zip"
         copy.write_bytes(data)
-        opened = open_bundle(copy, key=key, key_file=key_file, trust_unsigned=trust_unsigned)
+        opened = open_bundle(
+            copy, key=key, key_file=key_file, public_key=public_key, trust_unsigned=trust_unsigned
+        )
     info, sheet = opened.info, opened.datasheet() or {}
     metric = info.get("metric")
     identity = sheet.get("dataset") or {}
@@ -341,10 +344,13 @@ def open_version(
     version: int | None = None,
     key: bytes | str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    public_key: Any = None,
     trust_unsigned: bool = False,
+    allow_pickle: bool = False,
 ) -> tuple[ModelVersion, Bundle]:
     """The version ``alias`` points to (or ``version``) and its bundle, opened after its file
-    was checked against the registered sha256 and verified (:func:`open_bundle`)."""
+    was checked against the registered sha256 and verified (:func:`open_bundle`, with the same
+    key, trust and pickle options)."""
     registry = ModelRegistry(workspace)
     record = registry.read(name)
     if version is not None:
@@ -365,7 +371,15 @@ def open_version(
             f"{path}: model {name!r} version {chosen.version} hashes to {sha256_of(data)}; the registry "
             f"recorded {chosen.sha256} (the file was replaced or corrupted)."
         )
-    return chosen, open_bundle(path, key=key, key_file=key_file, trust_unsigned=trust_unsigned)
+    bundle = open_bundle(
+        path,
+        key=key,
+        key_file=key_file,
+        public_key=public_key,
+        trust_unsigned=trust_unsigned,
+        allow_pickle=allow_pickle,
+    )
+    return chosen, bundle
 
 
 def history_markdown(record: ModelRecord) -> str:

@@ -29,7 +29,9 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     key_file: str | os.PathLike[str] | None = None,
+    public_key: str | os.PathLike[str] | None = None,
     trust_unsigned: bool = False,
+    allow_pickle: bool = False,
     usage_log: str | os.PathLike[str] | None = None,
     max_body_bytes: int = 16 << 20,
     max_spectra: int = 10_000,
@@ -51,7 +53,9 @@ def serve(
         alias=alias,
         model_path=model_path,
         key_file=key_file,
+        public_key=public_key,
         trust_unsigned=trust_unsigned,
+        allow_pickle=allow_pickle,
     )
     loaded = holder.load()
     if usage_log is None and workspace is not None:

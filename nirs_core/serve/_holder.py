@@ -96,7 +96,9 @@ class ModelHolder:
         alias: str = DEFAULT_ALIAS,
         model_path: str | os.PathLike[str] | None = None,
         key_file: str | os.PathLike[str] | None = None,
+        public_key: Any = None,
         trust_unsigned: bool = False,
+        allow_pickle: bool = False,
         check_interval: float = 0.25,
     ) -> None:
         if model_path is None and (workspace is None or model is None):
@@ -111,7 +113,12 @@ class ModelHolder:
         self.workspace = None if workspace is None else Path(workspace)
         self.model, self.alias = model, alias
         self.model_path = None if model_path is None else Path(model_path)
-        self.options = {"key_file": key_file, "trust_unsigned": trust_unsigned}
+        self.options = {
+            "key_file": key_file,
+            "public_key": public_key,
+            "trust_unsigned": trust_unsigned,
+            "allow_pickle": allow_pickle,
+        }
         self.check_interval = check_interval
         self.registry = None if self.workspace is None else ModelRegistry(self.workspace)
         self.last_error: str | None = None

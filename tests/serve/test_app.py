@@ -7,6 +7,7 @@ import shutil
 import time
 import warnings
 
+import numpy as np
 import pytest
 
 with warnings.catch_warnings():  # starlette's TestClient announces a successor of httpx on import
@@ -162,3 +163,42 @@ def test_a_nan_statistic_is_served_as_null(bare_registry, monkeypatch):
     with TestClient(create_app(holder)) as client:
         assert client.get("/models/current").json()["validation"] == {"test": {"n": 3, "r2": None}}
         assert client.get("/models").json()[0]["validation"]["test"]["r2"] is None
+
+
+RIDGE = """\
+name: corn_ridge
+pipeline:
+  - split: {class: sklearn.model_selection.KFold, params: {n_splits: 3, shuffle: true, random_state: 0}}
+  - SNV
+  - model: {class: sklearn.linear_model.Ridge, params: {alpha: 1.0}}
+"""
+
+
+def test_a_pickled_estimator_is_served_only_with_allow_pickle(
+    corn_registry, tmp_path, monkeypatch, corn_arrays
+):
+    from nirs_core.app.models import train_and_register
+    from nirs_core.errors import BundleIntegrityError
+
+    monkeypatch.setenv("NIRS_BUNDLE_KEY", KEY)
+    (tmp_path / "ridge.yaml").write_text(RIDGE)
+    workspace = tmp_path / "ws"
+    out = train_and_register(
+        tmp_path / "ridge.yaml", corn_registry["corn"], "ridge", workspace=workspace, key=KEY
+    )
+    promote(workspace, "ridge", out["version"].version)
+    with pytest.raises(BundleIntegrityError, match=r"is a pickled third-party estimator .*--allow-pickle"):
+        ModelHolder(workspace=workspace, model="ridge").load()  # refused at the warm-up, before it listens
+    holder = ModelHolder(workspace=workspace, model="ridge", allow_pickle=True)
+    holder.load()
+    from sklearn.linear_model import Ridge
+
+    from nirs_core.operators import SNV
+
+    X, y = corn_arrays["Xcal"], corn_arrays["ycal"]
+    expected = (
+        Ridge(alpha=1.0).fit(SNV().fit_transform(X), y).predict(SNV().fit_transform(corn_arrays["Xval"]))
+    )
+    with TestClient(create_app(holder)) as client:
+        got = client.post("/predict", json={"spectra": corn_arrays["Xval"].tolist()}).json()["predictions"]
+    np.testing.assert_allclose([p["value"] for p in got], expected, rtol=1e-9)
