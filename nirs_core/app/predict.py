@@ -15,7 +15,7 @@ from nirs_core.store.bundle import Bundle, open_bundle
 
 __all__ = ["DOMAIN_FIELDS", "predict", "predict_table"]
 
-#: The per-spectrum fields beside the value; None where the bundle does not provide them.
+#: The per-spectrum fields beside the value (:func:`predict_table`).
 DOMAIN_FIELDS = ("lower", "upper", "t2", "q", "in_domain")
 
 
@@ -68,20 +68,30 @@ def predict_table(
     bundle: Bundle, data: Any, *, resample: bool = False, wavelengths: Any = None
 ) -> dict[str, Any]:
     """Predictions of ``data`` (as :func:`predict`; ``wavelengths`` the axis of an array input)
-    with, per spectrum, the fields a routine user needs: ``{"targets": [...], "values": array
-    (n, n_targets), "lower", "upper", "t2", "q", "in_domain": array (n,) or None, "resampled":
-    bool}``. The prediction service answers from this table alone.
-
-    The bundle format carries no prediction interval and no applicability domain yet, so the
-    five :data:`DOMAIN_FIELDS` are None (unknown, never a made-up value) until it does.
-    """
+    with, per spectrum, what says whether to trust them, from
+    :func:`~nirs_core.graph.replay.replay_table` (the columns ``nirs predict`` writes):
+    ``{"targets", "values": (n, n_targets), "lower", "upper": (n, n_targets) or None (no
+    interval: classification), "t2", "q", "in_domain": (n,), "resampled", "sample"}``. A bundle
+    without a domain gives NaN statistics and ``in_domain`` False (replay_table's rule). The
+    prediction service answers from this table alone."""
     prepared = prepare_input(bundle, data, resample=resample, wavelengths=wavelengths)
-    values = replay(bundle, prepared.sources)
-    targets = bundle.targets or [f"y{k}" for k in range(values.shape[1])]
+    columns = replay_table(bundle, prepared.sources)
+    # replay_table names the targets y0, y1… when the bundle does not
+    targets = list(bundle.targets) or [k for k in columns if k[:1] == "y" and k[1:].isdigit()]
+    values = np.column_stack([columns[t] for t in targets])
+    bounds = {
+        side: np.column_stack([columns[f"{t}_{side}"] for t in targets])
+        if all(f"{t}_{side}" in columns for t in targets)
+        else None
+        for side in ("lower", "upper")
+    }
     return {
         "targets": targets,
         "values": values,
-        **dict.fromkeys(DOMAIN_FIELDS),
+        **bounds,
+        "t2": columns["t2"],
+        "q": columns["q"],
+        "in_domain": columns["in_domain"],
         "resampled": prepared.resampled,
         "sample": prepared.sample,
     }

@@ -43,7 +43,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from nirs_core.app.models import promote, rollback, train_and_register
-from nirs_core.app.predict import DOMAIN_FIELDS, predict_table
+from nirs_core.app.predict import predict_table
 from nirs_core.errors import ConfigError, DataError, PromotionRefusedError
 from nirs_core.serve._holder import LoadedModel, ModelHolder
 from nirs_core.serve._usage import Metrics, UsageLog
@@ -145,16 +145,24 @@ def _predict(loaded: LoadedModel, media: str, body: bytes, resample: bool, limit
             path.write_bytes(body)
             table = predict_table(loaded.bundle, path, resample=resample)
     values = table["values"]
-    columns = {f: table[f] for f in DOMAIN_FIELDS}
     single = values.shape[1] == 1
-    rows = []
-    for i, row in enumerate(values.tolist()):
-        entry = {"value": row[0] if single else row}
-        entry.update({f: (None if col is None else col[i].item()) for f, col in columns.items()})
-        if table["sample"] is not None:
-            entry["sample"] = table["sample"][i].item()
-        rows.append(entry)
-    in_domain = None if columns["in_domain"] is None else int(np.count_nonzero(columns["in_domain"]))
+
+    def per_target(array: np.ndarray | None) -> list[Any]:
+        if array is None:
+            return [None] * values.shape[0]
+        return [r[0] if single else r for r in array.tolist()]
+
+    columns = {
+        "value": per_target(values),
+        "lower": per_target(table["lower"]),
+        "upper": per_target(table["upper"]),
+        **{f: table[f].tolist() for f in ("t2", "q", "in_domain")},
+    }
+    rows = [dict(zip(columns, cells)) for cells in zip(*columns.values())]
+    if table["sample"] is not None:
+        for entry, sample in zip(rows, table["sample"].tolist()):
+            entry["sample"] = sample
+    in_domain = int(np.count_nonzero(table["in_domain"]))
     return {
         "predictions": rows,
         "targets": table["targets"],

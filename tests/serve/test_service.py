@@ -121,12 +121,20 @@ def _nirs(*args) -> subprocess.CompletedProcess:
     )
 
 
-def _nirs_predict(bundle: Path, data: Path, out: Path) -> np.ndarray:
+def _nirs_predict_table(bundle: Path, data: Path, out: Path) -> dict[str, list]:
+    """The columns `nirs predict` writes, under the names of the service's fields."""
     done = _nirs("predict", bundle, data, "-o", out)
     assert done.returncode == 0, done.stderr
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
-    return np.array([float(r["oil"]) for r in rows])
+    names = {"value": "oil", "lower": "oil_lower", "upper": "oil_upper", "t2": "t2", "q": "q"}
+    table = {field: [float(r[column]) for r in rows] for field, column in names.items()}
+    table["in_domain"] = [{"True": True, "False": False}[r["in_domain"]] for r in rows]
+    return table
+
+
+def _nirs_predict(bundle: Path, data: Path, out: Path) -> np.ndarray:
+    return np.array(_nirs_predict_table(bundle, data, out)["value"])
 
 
 def _values(response: httpx.Response) -> np.ndarray:
@@ -150,14 +158,18 @@ def test_predictions_equal_nirs_predict(served, corn_arrays, tmp_path):
     assert (current["name"], current["version"]) == ("corn", 1)
     assert current["validation"]["test"]["tests"]["bias"]["passed"] in (True, False)
     bundle = workspace / ModelRegistry(workspace).read("corn").version(1).path
-    expected = _nirs_predict(bundle, corn / "Xval.csv", tmp_path / "p.csv")
+    table = _nirs_predict_table(bundle, corn / "Xval.csv", tmp_path / "p.csv")
+    expected = np.array(table["value"])
     X, wavelengths = corn_arrays["Xval"], corn_arrays["wavelengths"]
     by_json = client.post("/predict", json={"spectra": X.tolist()})
     assert np.array_equal(_values(by_json), expected)
     body = by_json.json()
     assert body["model"] == {"name": "corn", "version": 1, "sha256": current["sha256"]}
-    # not computed by this bundle format yet: null, never a made-up number
-    assert all(p[f] is None for p in body["predictions"] for f in ("lower", "upper", "t2", "q", "in_domain"))
+    # every field equals `nirs predict`'s column; the interval brackets the value
+    for field in ("lower", "upper", "t2", "q", "in_domain"):
+        assert [p[field] for p in body["predictions"]] == table[field], field
+    assert all(p["lower"] < p["value"] < p["upper"] for p in body["predictions"])
+    assert sum(table["in_domain"]) >= 15  # instrument 1's own validation spectra: mostly in the domain
     with_axis = client.post("/predict", json={"spectra": X.tolist(), "wavelengths": wavelengths.tolist()})
     assert np.array_equal(_values(with_axis), expected)
     by_csv = client.post(
@@ -355,7 +367,7 @@ def test_usage_log_has_one_line_per_request(served):
     client = served["client"]
     log = served["workspace"] / "logs" / "usage.jsonl"
     before = len(log.read_text().splitlines())
-    client.post("/predict", json={"spectra": np.zeros((3, 700)).tolist()})
+    answer = client.post("/predict", json={"spectra": np.zeros((3, 700)).tolist()}).json()
     client.get("/health")
     lines = [json.loads(line) for line in log.read_text().splitlines()[before:]]
     assert [(x["route"], x["status"], x["n_spectra"]) for x in lines] == [
@@ -363,7 +375,7 @@ def test_usage_log_has_one_line_per_request(served):
         ("/health", 200, 0),
     ]
     assert all(x["model"] == "corn" and x["version"] == 1 and x["latency_ms"] > 0 for x in lines)
-    assert lines[0]["in_domain"] is None
+    assert lines[0]["in_domain"] == sum(p["in_domain"] for p in answer["predictions"])
 
 
 def test_model_path_server_without_token(corn_registry, tmp_path, corn_arrays):
