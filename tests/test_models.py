@@ -44,11 +44,13 @@ def test_validation_statistics_match_scipy(corn_registry):
             assert got["bias"] == pytest.approx(bias, rel=1e-12, abs=1e-15)
             assert got["sep"] == pytest.approx(sep, rel=1e-12)
             pvalue = stats.ttest_1samp(e, 0.0).pvalue
-            assert got["tests"]["bias"]["passed"] == (pvalue >= 0.05)
+            assert got["tests"]["bias"]["verdict"] == ("pass" if pvalue >= 0.05 else "fail")
         cv_sep = version.validation["cv"]["sep"]
         ratio = version.validation["test"]["sep"] ** 2 / cv_sep**2
         f_pvalue = stats.f.sf(ratio, test_t.size - 1, cv_t.size - 1)
-        assert version.validation["test"]["tests"]["sep_vs_secv"]["passed"] == (f_pvalue >= 0.05)
+        assert version.validation["test"]["tests"]["sep"]["verdict"] == (
+            "pass" if f_pvalue >= 0.05 else "fail"
+        )
     # the fixture's premise: version 2 is the worse model by RMSECV and RMSEP
     good, worse = corn_registry["good"]["version"], corn_registry["worse"]["version"]
     assert worse.scores["cv"] > good.scores["cv"] and worse.scores["test"] > good.scores["test"]
@@ -100,9 +102,9 @@ def _version(**kw) -> ModelVersion:
 
 def test_policy_reasons_cover_metrics_and_iso_tests():
     champion = _version(
-        scores={"cv": 0.1, "test": 0.1}, validation={"test": {"tests": {"bias": {"passed": True}}}}
+        scores={"cv": 0.1, "test": 0.1}, validation={"test": {"tests": {"bias": {"verdict": "pass"}}}}
     )
-    failing = {"test": {"tests": {"bias": {"statistic": 0.3, "limit": 0.1, "passed": False}}}}
+    failing = {"test": {"tests": {"bias": {"statistic": 0.3, "limit": 0.1, "verdict": "fail"}}}}
     challenger = _version(version=2, scores={"cv": 0.09, "test": 0.09}, validation=failing)
     assert models.policy_reasons(champion, challenger) == [
         "ISO 12099 bias test on test: the champion passes, the challenger fails (0.3 > limit 0.1)"
@@ -244,5 +246,5 @@ def test_validation_statistics_of_a_classifier_and_of_a_partition_without_rows()
         {"fold": REFIT_FOLD, "partition": "train", "n_samples": 12, "score": 1.0},
     ]
     assert models.validation_statistics(rows, "accuracy") == {"cv": {"n": 12, "accuracy": 0.75}}
-    one = models.partition_statistics([1.0], [1.5])  # n = 1: no SEP, so no test
-    assert one["n"] == 1 and one["bias"] == 0.5 and one["tests"] == {}
+    one = [{"fold": REFIT_FOLD, "partition": "test", "n_samples": 1, "y_true": [1.0], "y_pred": [1.5]}]
+    assert models.validation_statistics(one, "rmse") == {}  # under 3 rows: no statistics

@@ -6,8 +6,9 @@ The promotion policy compares a challenger with the alias's current holder (the 
 
 - by the metric table (:func:`nirs_core.metrics.is_better`): the challenger's cross-validation
   and test scores of the selection metric must not be worse than the champion's;
-- by the ISO 12099 tests of each partition (:func:`partition_statistics`): a test the champion
-  passes (bias significance; on the test set, SEP against SECV) the challenger must pass too.
+- by the ISO 12099 tests of each partition (:mod:`nirs_core.validation`, carried in the
+  bundle): a test the champion passes (bias significance, slope against 1; on the test set, SEP
+  against SECV) the challenger must pass too.
 
 A refused promotion raises :class:`~nirs_core.errors.PromotionRefusedError` listing every
 reason; ``force=True`` with a written reason overrides it, and the history records both.
@@ -15,7 +16,6 @@ reason; ``force=True`` with a written reason overrides it, and the history recor
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from nirs_core.errors import ConfigError, PromotionRefusedError
-from nirs_core.metrics import get_metric, is_better, regression_scores
+from nirs_core.metrics import get_metric, is_better
 from nirs_core.names import POOLED_FOLD, REFIT_FOLD
 from nirs_core.store.bundle import Bundle, open_bundle
 from nirs_core.store.models import (
@@ -36,12 +36,12 @@ from nirs_core.store.models import (
     current_user,
     sha256_of,
 )
+from nirs_core.validation import regression_statistics
 
 __all__ = [
     "DEFAULT_ALIAS",
     "history_markdown",
     "open_version",
-    "partition_statistics",
     "policy_reasons",
     "promote",
     "register_bundle",
@@ -51,42 +51,9 @@ __all__ = [
 ]
 
 DEFAULT_ALIAS = "champion"
-ALPHA = 0.05  # the ISO 12099 tests at 95 %
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-def partition_statistics(
-    y_true: Any, y_pred: Any, *, secv: float | None = None, n_cv: int | None = None
-) -> dict[str, Any]:
-    """``n, rmse, bias, sep, r2`` of regression predictions (residual = predicted − reference,
-    several targets pooled) and the ISO 12099 tests at 95 %, each ``{statistic, limit, passed}``:
-
-    - ``bias``: |bias| against t(0.975, n − 1)·SEP/√n (the bias is not significant);
-    - ``sep_vs_secv`` (when ``secv`` and ``n_cv`` are given, i.e. on the test set):
-      F = SEP²/SECV² against F(0.95; n − 1, n_cv − 1) (no unexplained error beyond the CV's).
-    """
-    from scipy import stats
-
-    t = np.asarray(y_true, dtype=np.float64).reshape(-1)
-    p = np.asarray(y_pred, dtype=np.float64).reshape(-1)
-    scores = regression_scores(t, p)
-    n = int(t.size)
-    out: dict[str, Any] = {"n": n, **{k: scores[k] for k in ("rmse", "bias", "sep", "r2")}, "tests": {}}
-    if n < 2 or not math.isfinite(scores["sep"]):
-        return out
-    limit = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) * scores["sep"] / math.sqrt(n)
-    out["tests"]["bias"] = {
-        "statistic": abs(scores["bias"]),
-        "limit": limit,
-        "passed": abs(scores["bias"]) <= limit,
-    }
-    if secv is not None and n_cv is not None and n_cv >= 2 and secv > 0:
-        ratio = scores["sep"] ** 2 / secv**2
-        f_limit = float(stats.f.ppf(1 - ALPHA, n - 1, n_cv - 1))
-        out["tests"]["sep_vs_secv"] = {"statistic": ratio, "limit": f_limit, "passed": ratio <= f_limit}
-    return out
 
 
 def _rows_of(rows: Sequence[Mapping[str, Any]], fold: int, partition: str) -> Mapping[str, Any] | None:
@@ -96,29 +63,42 @@ def _rows_of(rows: Sequence[Mapping[str, Any]], fold: int, partition: str) -> Ma
 
 def validation_statistics(rows: Sequence[Mapping[str, Any]], metric: str) -> dict[str, Any]:
     """``{"cv": …, "test": …}`` from a result's prediction rows (the pooled out-of-fold row and
-    the refit model's test row): :func:`partition_statistics` for regression, the selection
-    metric's ``n`` and score for classification. A partition without rows is left out."""
+    the refit model's test row), for a bundle that does not carry the executor's statistics:
+    regression by :func:`nirs_core.validation.regression_statistics` (the one implementation;
+    the test set's SEP tested against the cross-validation's), classification the selection
+    metric's ``n`` and score. A partition without rows, or with fewer than 3, is left out."""
     regression = get_metric(metric).task == "regression"
     out: dict[str, Any] = {}
-    cv = _rows_of(rows, POOLED_FOLD, "val")
-    test = _rows_of(rows, REFIT_FOLD, "test")
-    for name, row in (("cv", cv), ("test", test)):
+    for name, row in (
+        ("cv", _rows_of(rows, POOLED_FOLD, "val")),
+        ("test", _rows_of(rows, REFIT_FOLD, "test")),
+    ):
         if row is None:
             continue
         if not regression:
             out[name] = {"n": int(row["n_samples"]), metric: row.get("score")}
             continue
-        reference = out.get("cv") if name == "test" else None
-        out[name] = partition_statistics(
-            row["y_true"],
-            row["y_pred"],
-            secv=None if reference is None else reference["sep"],
-            n_cv=None if reference is None else reference["n"],
+        t = np.asarray(row["y_true"], dtype=np.float64).reshape(int(row["n_samples"]), -1)[:, 0]
+        p = np.asarray(row["y_pred"], dtype=np.float64).reshape(int(row["n_samples"]), -1)[:, 0]
+        if t.size < 3:
+            continue
+        cv = out.get("cv") if name == "test" else None
+        out[name] = regression_statistics(
+            t, p, kind=name, secv=None if cv is None else cv["sep"], n_cv=None if cv is None else cv["n"]
         )
     return out
 
 
 # ----------------------------------------------------------------------------- registering
+
+
+def _registered_validation(
+    info: Mapping[str, Any], predictions: Sequence[Mapping[str, Any]], metric: str | None
+) -> dict[str, Any]:
+    carried = info.get("validation")
+    if isinstance(carried, Mapping) and carried:
+        return {k: v for k, v in carried.items() if k in ("calibration", "cv", "test")}
+    return validation_statistics(predictions, metric) if predictions and metric else {}
 
 
 def register_bundle(
@@ -151,7 +131,8 @@ def register_bundle(
         "created_at": info.get("created_at"),
         "metric": metric,
         "scores": {"cv": info.get("cv_score"), "test": info.get("test_score")},
-        "validation": validation_statistics(predictions, metric) if predictions and metric else {},
+        # the executor's statistics travel in the bundle; older bundles get them from the rows
+        "validation": _registered_validation(info, predictions, metric),
         "dataset": {
             "name": info.get("dataset"),
             "sha256": identity.get("sha256"),
@@ -241,10 +222,10 @@ def policy_reasons(champion: ModelVersion, challenger: ModelVersion) -> list[str
     for part, statistics in champion.validation.items():
         mine = (challenger.validation.get(part) or {}).get("tests") or {}
         for test, verdict in (statistics.get("tests") or {}).items():
-            if not verdict.get("passed"):
+            if not _passes(verdict):
                 continue
             ours = mine.get(test)
-            if ours is None or not ours.get("passed"):
+            if ours is None or not _passes(ours):
                 got = (
                     "not computed" if ours is None else f"{ours['statistic']:.4g} > limit {ours['limit']:.4g}"
                 )
@@ -252,6 +233,10 @@ def policy_reasons(champion: ModelVersion, challenger: ModelVersion) -> list[str
                     f"ISO 12099 {test} test on {part}: the champion passes, the challenger fails ({got})"
                 )
     return reasons
+
+
+def _passes(test: Mapping[str, Any]) -> bool:
+    return test.get("verdict") == "pass"
 
 
 def promote(

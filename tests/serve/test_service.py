@@ -156,7 +156,7 @@ def test_predictions_equal_nirs_predict(served, corn_arrays, tmp_path):
     current = client.get("/models/current").json()
     assert {"name", "version", "sha256", "created_at", "config", "validation"} <= set(current)
     assert (current["name"], current["version"]) == ("corn", 1)
-    assert current["validation"]["test"]["tests"]["bias"]["passed"] in (True, False)
+    assert current["validation"]["test"]["tests"]["bias"]["verdict"] in ("pass", "fail")
     bundle = workspace / ModelRegistry(workspace).read("corn").version(1).path
     table = _nirs_predict_table(bundle, corn / "Xval.csv", tmp_path / "p.csv")
     expected = np.array(table["value"])
