@@ -100,12 +100,16 @@ def _print_run(run, as_json: bool) -> None:
     width = max(len(r["config_name"]) for r in run.results)
     print(f"\n{'dataset':<12} {'config':<{width}} {'metric':<8} {'cv_score':>12} {'test_score':>12}")
     for r in run.results:
-        test = "-" if r["test_score"] is None else f"{r['test_score']:.6g}"
         print(
-            f"{r['dataset']:<12} {r['config_name']:<{width}} {r['metric']:<8} {r['cv_score']:>12.6g} {test:>12}"
+            f"{r['dataset']:<12} {r['config_name']:<{width}} {r['metric']:<8} "
+            f"{_score_text(r['cv_score']):>12} {_score_text(r['test_score']):>12}"
         )
     print()
     for dataset in run.datasets:
+        if not any(r["dataset"] == dataset and r["cv_score"] is not None for r in run.results):
+            # a template without a split step: nothing is cross-validated, so no best by cv_score
+            print(f"best on {dataset}: none by cv_score (no result has one: the template has no split step)")
+            continue
         best = run.best(dataset)
         test = "" if best["test_score"] is None else f", test {best['metric']} {best['test_score']:.6g}"
         print(f"best on {dataset}: {best['config_name']} (cv {best['metric']} {best['cv_score']:.6g}{test})")
@@ -133,6 +137,11 @@ def _report_failures(run, strict: bool) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _score_text(value: float | None) -> str:
+    """A score for the results table: 6 significant digits, ``-`` when there is none."""
+    return "-" if value is None else f"{value:.6g}"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -177,6 +186,9 @@ def _open_workspace(path: str):
     return Workspace(root)
 
 
+_RUNS_LISTED = 20  # the text summary lists the latest runs; --json lists every run
+
+
 def _cmd_workspace_summary(args: argparse.Namespace) -> int:
     summary = _open_workspace(args.dir).summary()
     if args.json:
@@ -186,6 +198,12 @@ def _cmd_workspace_summary(args: argparse.Namespace) -> int:
     by_status = ", ".join(f"{n} {s}" for s, n in runs["by_status"].items()) or "none"
     print(f"workspace {summary['root']}")
     print(f"  runs: {runs['total']} ({by_status})")
+    listed = summary["run_list"][-_RUNS_LISTED:]
+    if len(summary["run_list"]) > len(listed):
+        print(f"    … {len(summary['run_list']) - len(listed)} earlier runs (all of them: --json)")
+    for r in listed:
+        tags = "".join(f"  {k}={v}" for k, v in sorted(r["tags"].items()))
+        print(f"    {r['run_id']}  {r['status']:<9}  {r['results']} results  {r['name']}{tags}")
     print(f"  datasets: {datasets['total']} registered")
     failed = summary.get("failed_results", 0)
     print(f"  results: {summary['results']}" + (f" ({failed} failed)" if failed else ""))

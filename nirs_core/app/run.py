@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,7 @@ class Run:
     finished_at: str | None = None
     n_expected: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_failed(self) -> int:
@@ -155,6 +156,7 @@ class Run:
             finished_at=record.finished_at,
             n_expected=len(record.info.get("datasets", [])) * len(configs),
             failures=failures,
+            tags=dict(record.tags),
         )
 
     @property
@@ -242,6 +244,8 @@ def run(
     *,
     cache_bytes: int = DEFAULT_MAX_BYTES,
     progress: bool = True,
+    tags: Mapping[str, str] | None = None,
+    config_ids: Collection[str] | None = None,
 ) -> Run:
     """Run every config of every template on every dataset; return the finished :class:`Run`.
 
@@ -251,7 +255,10 @@ def run(
     :func:`nirs_core.data.load`), a :class:`~nirs_core.data.SpectroDataset`, or a mapping
     ``{"path": ..., "name": ..., "target": ..., "layout": ..., "group": ..., "unit": ...}``
     (name and loader options optional). ``cache_bytes`` bounds the preprocessing cache;
-    ``progress`` shows a progress bar on stderr.
+    ``progress`` shows a progress bar on stderr. ``tags``: strings recorded in ``run.yaml``
+    (who or what made the run, e.g. ``{"dagster_run_id": ...}``). ``config_ids``: run only the
+    configs with these ids (each must be one of the templates' configs); the templates are
+    still stored whole.
 
     Raises ``ConfigError``/``DataError`` before anything is written when a template or a
     dataset path is invalid; an error during the run marks it ``failed`` and is re-raised;
@@ -261,8 +268,9 @@ def run(
         raise ConfigError(f"run: cache_bytes must be an integer >= 0; got {cache_bytes!r}.")
     commit_seconds()  # a bad NIRS_COMMIT_SECONDS fails before anything is written
     ws = _workspace(workspace, create=True)
+    run_tags = _check_tags(tags)
     plans = _prepare_templates(templates)
-    configs = _merge_configs(plans)
+    configs = _only(_merge_configs(plans), config_ids)
     specs = prepare_datasets(datasets, ws)
     run_name = name if name is not None else "+".join(p.name for p in plans)
     if not isinstance(run_name, str) or not run_name.strip():
@@ -273,7 +281,7 @@ def run(
         "n_configs": len(configs),
         "n_results": len(configs) * len(specs),
     }
-    record = ws.create_run(run_name, info=info)
+    record = ws.create_run(run_name, info=info, tags=run_tags)
     run_id = record.run_id
     try:
         with synced_together(ws.root):
@@ -434,6 +442,37 @@ def _merge_configs(plans: list[_TemplatePlan]) -> list[tuple[PipelineConfig, str
                 seen.add(cfg.id)
                 out.append((cfg, plan.name))
     return out
+
+
+def _only(
+    configs: list[tuple[PipelineConfig, str]], ids: Collection[str] | None
+) -> list[tuple[PipelineConfig, str]]:
+    """The configs whose id is in ``ids`` (all of them for None), in template order."""
+    if ids is None:
+        return configs
+    if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
+        raise ConfigError(f"run: config_ids must be a collection of config id strings; got {ids!r}.")
+    wanted = set(ids)
+    unknown = sorted(wanted - {cfg.id for cfg, _ in configs})
+    if unknown:
+        raise ConfigError(
+            f"run: config_ids {unknown} are not configs of the templates given "
+            f"({len(configs)} configs, e.g. {[cfg.id for cfg, _ in configs[:3]]})."
+        )
+    if not wanted:
+        raise ConfigError("run: config_ids is empty; expected at least one config id.")
+    return [(cfg, tpl) for cfg, tpl in configs if cfg.id in wanted]
+
+
+def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """``tags`` as a plain dict, every key and value a string."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
+        raise ConfigError(f"run: tags must map strings to strings; got {tags!r}.")
+    return dict(tags)
 
 
 def _read_configs(ws: Workspace, run_id: str) -> list[tuple[PipelineConfig, str]]:

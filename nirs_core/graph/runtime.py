@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from nirs_core.errors import NirsError
+
 __all__ = [
     "NODE_KINDS",
     "GraphError",
@@ -69,8 +71,8 @@ _JSON_KEY = "__json__"
 GRAPH_FORMAT = "nirs.graph/1"
 
 
-class GraphError(ValueError):
-    """A runtime graph is malformed (unknown kind, missing parent, cycle)."""
+class GraphError(NirsError, ValueError):
+    """A runtime graph is malformed (unknown kind, missing parent, cycle, unknown node)."""
 
 
 @dataclass

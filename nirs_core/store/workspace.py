@@ -160,6 +160,7 @@ class RunRecord:
     history: list[dict[str, str]] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -301,15 +302,21 @@ class Workspace:
         return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
     def create_run(
-        self, name: str, *, run_id: str | None = None, info: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        *,
+        run_id: str | None = None,
+        info: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> RunRecord:
-        """Create ``runs/<run_id>/run.yaml`` with status ``queued`` and return the record."""
+        """Create ``runs/<run_id>/run.yaml`` with status ``queued`` (and ``tags``: who or what
+        made the run) and return the record."""
         run_id = run_id or self.new_run_id()
         with self._run_lock(run_id):
             path = self.run_path(run_id)
             if path.exists():
                 raise ConfigError(f"{path}: run {run_id!r} already exists; expected a new run id.")
-            record = RunRecord(run_id=run_id, name=name, info=dict(info or {}))
+            record = RunRecord(run_id=run_id, name=name, info=dict(info or {}), tags=dict(tags or {}))
             record.history.append({"status": record.status.value, "at": record.created_at})
             atomic_write_yaml(path, record.to_dict())
         return record
@@ -533,6 +540,7 @@ class Workspace:
                 "rows": footer["n_rows"],
                 "configs": len(footer["configs"]),
                 "best": best,
+                "ranked": rankings,  # per metric and partition, the top-k configs (best first)
             }
         return {
             "root": str(self.root),
@@ -544,6 +552,17 @@ class Workspace:
                 "total": len(entries),
                 "by_status": dict(sorted(Counter(e.status for e in entries).items())),
             },
+            "run_list": [
+                {
+                    "run_id": r.run_id,
+                    "name": r.name,
+                    "status": r.status.value,
+                    "created_at": r.created_at,
+                    "results": len(r.checkpoints),
+                    "tags": dict(r.tags),
+                }
+                for r in runs
+            ],
             "results": sum(1 for _ in self.runs_dir.glob("*/results/*/*/manifest.yaml")),
             "failed_results": sum(len(r.failed) for r in runs),
             "artifacts": {"count": len(artifacts), "bytes": sum(p.stat().st_size for p in artifacts)},
