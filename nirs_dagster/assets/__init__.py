@@ -1,11 +1,14 @@
-"""The seven assets; their lineage is the pipeline's (design.md §4)::
+"""The six assets; their lineage is the pipeline's (design.md §4)::
 
-spectra ─▶ preprocessed ─▶ fitted_pipeline ─▶ predictions ─▶ leaderboard ─▶ datasheet
-[dataset]  [dataset×config] [dataset×config]  [dataset×config] [dataset]     model_bundle [dataset]
+spectra ─▶ fitted_pipeline ─▶ predictions ─▶ leaderboard ─▶ datasheet
+[dataset]  [dataset×config]   [dataset×config] [dataset]     model_bundle [dataset]
+
+From ``fitted_pipeline`` on, the values are references into the engine's workspace
+(:mod:`nirs_dagster.records`): a run of these assets is an engine run.
 """
 
 from nirs_dagster.assets.data import spectra
-from nirs_dagster.assets.modelling import fitted_pipeline, predictions, preprocessed
+from nirs_dagster.assets.modelling import fitted_pipeline, predictions
 from nirs_dagster.assets.reporting import datasheet, leaderboard, model_bundle
 
 __all__ = [
@@ -15,8 +18,7 @@ __all__ = [
     "leaderboard",
     "model_bundle",
     "predictions",
-    "preprocessed",
     "spectra",
 ]
 
-ALL_ASSETS = [spectra, preprocessed, fitted_pipeline, predictions, leaderboard, datasheet, model_bundle]
+ALL_ASSETS = [spectra, fitted_pipeline, predictions, leaderboard, datasheet, model_bundle]

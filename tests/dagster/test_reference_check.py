@@ -19,7 +19,6 @@ from nirs_dagster.assets import (
     leaderboard,
     model_bundle,
     predictions,
-    preprocessed,
     spectra,
 )
 from nirs_dagster.definitions import build_defs
@@ -29,7 +28,7 @@ from nirs_dagster.sensors import nirs_reference_sensor
 
 from .conftest import make_inbox, range_tags, register
 
-ALL = [spectra, preprocessed, fitted_pipeline, predictions, leaderboard, datasheet, model_bundle]
+ALL = [spectra, fitted_pipeline, predictions, leaderboard, datasheet, model_bundle]
 
 
 def _write_reference(path, instrument: int) -> None:
@@ -64,7 +63,7 @@ def trained(tmp_path_factory):
     }
     assert dg.materialize(selection=[spectra], partition_key="corn", **common).success
     assert dg.materialize(
-        selection=[preprocessed, fitted_pipeline, predictions], tags=range_tags("corn", ids), **common
+        selection=[fitted_pipeline, predictions], tags=range_tags("corn", ids), **common
     ).success
     assert dg.materialize(
         selection=[leaderboard, datasheet, model_bundle], partition_key="corn", **common
