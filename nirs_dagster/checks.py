@@ -36,7 +36,7 @@ from nirs_dagster.assets.modelling import by_partition, predictions
 from nirs_dagster.assets.reporting import model_bundle
 from nirs_dagster.io_managers import clear_unusable, mark_unusable
 from nirs_dagster.partitions import dataset_partitions, result_partitions
-from nirs_dagster.records import BundleRecord
+from nirs_dagster.records import BundleRecord, prediction_tables
 from nirs_dagster.resources import NirsResource
 from nirs_dagster.validation import MIN_SAMPLES, spectra_problems, spectra_schema
 
@@ -83,10 +83,9 @@ def predictions_beat_mean(
     """Every prediction finite; the pooled cross-validated score better than the mean predictor's.
     A failed partition's value is marked unusable, so no later downstream run reads it."""
     keys = [str(k) for k in context.op_execution_context.partition_keys]
-    records = by_partition(predictions, keys)
+    tables = prediction_tables(by_partition(predictions, keys))
     failed, details = [], {}
-    for key, record in records.items():
-        table = record.table()
+    for key, table in tables.items():
         finite = all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in table["y_pred"].to_list())
         metric, score, mean_score = _pooled_scores(table)
         better = badness(metric, score) < badness(metric, mean_score)

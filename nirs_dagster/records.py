@@ -16,6 +16,7 @@ workspace) and gives it back bound to the workspace it reads (:func:`record_from
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "DatasheetRecord",
     "PredictionsRecord",
     "ResultRecord",
+    "prediction_tables",
     "record_from_json",
     "record_kind",
 ]
@@ -102,6 +104,29 @@ class PredictionsRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result.to_json(), "rows": self.rows}
+
+
+def prediction_tables(records: Mapping[str, PredictionsRecord]) -> dict[str, pl.DataFrame]:
+    """The tables of several records by key, one read of a predictions file per engine run
+    (what a check over the configs of a run reads)."""
+    groups: dict[tuple[Path, str, str], dict[str, PredictionsRecord]] = {}
+    for key, record in records.items():
+        r = record.result
+        groups.setdefault((r.root, r.dataset, r.run_id), {})[key] = record
+    out: dict[str, pl.DataFrame] = {}
+    for (root, dataset, run_id), members in groups.items():
+        ids = sorted({m.result.config_id for m in members.values()})
+        rows = Workspace(root).read_predictions(dataset, run_id=run_id, config_id=ids)
+        by_config = rows.partition_by("config_id", as_dict=True, maintain_order=True)
+        for key, record in members.items():
+            table = by_config.get((record.result.config_id,), rows.clear())
+            if table.height != record.rows:
+                raise DataError(
+                    f"{record.path}: {table.height} rows of run {run_id} config {record.result.config_id}; "
+                    f"expected {record.rows} (the file was rewritten since the predictions were materialised)."
+                )
+            out[key] = table
+    return out
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,13 @@ from nirs_core.data import SpectroDataset
 from nirs_core.errors import ConfigError, DataError
 from nirs_dagster.io_managers import NirsIOManager, read_value, write_value
 from nirs_dagster.partitions import ConfigCatalogue, dataset_partitions, result_partitions
-from nirs_dagster.records import BundleRecord, DatasheetRecord, PredictionsRecord, ResultRecord
+from nirs_dagster.records import (
+    BundleRecord,
+    DatasheetRecord,
+    PredictionsRecord,
+    ResultRecord,
+    prediction_tables,
+)
 from nirs_dagster.resources import NirsResource
 
 
@@ -219,6 +225,11 @@ def test_records_check_the_rows_they_name(tmp_path):
     assert PredictionsRecord(result, 1).table().height == 1
     with pytest.raises(DataError, match=r"corn\.parquet: 1 rows of run r1 config c1; expected 3"):
         PredictionsRecord(result, 3).table()
+    assert prediction_tables({"k": PredictionsRecord(result, 1)})["k"].equals(
+        PredictionsRecord(result, 1).table()
+    )
+    with pytest.raises(DataError, match=r"corn\.parquet: 1 rows of run r1 config c1; expected 2"):
+        prediction_tables({"k": PredictionsRecord(result, 2)})
     with pytest.raises(DataError, match=r"corn/c1 of run r1: expected one refit row on train .*; got 0"):
         BundleRecord(ws.root, "bundles/corn.n4b.zip", result).train_rows  # noqa: B018
 
