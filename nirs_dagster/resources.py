@@ -139,7 +139,8 @@ class NirsResource(dg.ConfigurableResource):
         return path
 
     def dagster_path(self) -> Path:
-        """Where the IO managers and the config catalogue live: ``<workspace>/dagster``."""
+        """Where the IO managers' records and the config catalogue live: ``<workspace>/dagster``
+        (the engine's own files, which the records name, are in the workspace itself)."""
         return self.workspace_path() / "dagster"
 
     def bundle_key_path(self) -> Path | None:
