@@ -228,3 +228,14 @@ def test_import_nirs_core_does_not_import_dagster():
 
     code = "import sys, nirs_core, nirs_core.data, nirs_core.operators; assert 'dagster' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_cursor_from_before_retirement_registers_the_templates_again_and_retires_nothing(inbox):
+    instance = dg.DagsterInstance.ephemeral()
+    first = _tick(inbox, instance)
+    _apply(instance, first)
+    old = json.loads(first.cursor)
+    del old["registered"]  # the cursor of a sensor that did not retire configs yet
+    again = _tick(inbox, instance, json.dumps(old))
+    assert _requests(again, dg.DeleteDynamicPartitionsRequest) == {}
+    assert json.loads(again.cursor)["registered"] == json.loads(first.cursor)["registered"]
