@@ -89,6 +89,7 @@ def _dag_png(shape: tuple[tuple[str, str, tuple[str, ...]], ...], title: str) ->
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch
 
@@ -104,40 +105,49 @@ def _dag_png(shape: tuple[tuple[str, str, tuple[str, ...]], ...], title: str) ->
     ax.set_axis_off()
     centre = {nid: (d, -(s - (rows - 1) / 2)) for nid, (d, s) in layout.items()}
     colours = {"input": "#d9ead3", "output": "#d9ead3", "model": "#fce5cd", "pickled": "#f4cccc"}
+    boxes = {}
     for node in graph.nodes:
         x, y = centre[node.id]
-        ax.text(
+        text = ax.text(
             x,
             y,
             f"{node.id}\n{node.kind}",
             ha="center",
             va="center",
             fontsize=8,
+            zorder=3,
             bbox={
                 "boxstyle": "round,pad=0.4",
                 "facecolor": colours.get(node.kind, "#cfe2f3"),
                 "edgecolor": "#444",
             },
         )
-    for parent, child in graph.edges:
-        (x0, y0), (x1, y1) = centre[parent], centre[child]
-        # an edge that skips a column bends, so that it does not run through the boxes between
-        bend = -0.35 if x1 - x0 > 1 else 0.0
-        ax.add_patch(
-            FancyArrowPatch(
-                (x0 + 0.3, y0),
-                (x1 - 0.3, y1),
-                arrowstyle="-|>",
-                mutation_scale=10,
-                color="#444",
-                connectionstyle=f"arc3,rad={bend}",
-            )
-        )
+        boxes[node.id] = text.get_bbox_patch()
     ax.set_xlim(-0.6, columns - 0.4)
-    ax.set_ylim(-rows / 2 - 0.1, rows / 2 + 0.4)
+    skips = any(centre[c][0] - centre[p][0] > 1 for p, c in graph.edges)
+    ax.set_ylim(-rows / 2 - 0.1, rows / 2 + (0.4 if skips else 0.1))
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
+    FigureCanvasAgg(fig).draw()  # places the boxes, so that the arrows end at their borders
+    for parent, child in graph.edges:
+        # an edge that skips a column bends, so that it does not run through the boxes between
+        skip = centre[child][0] - centre[parent][0] - 1
+        bend = -0.1 / skip if skip > 0 else 0.0
+        ax.add_patch(
+            FancyArrowPatch(
+                centre[parent],
+                centre[child],
+                patchA=boxes[parent],
+                patchB=boxes[child],
+                arrowstyle="-|>",
+                mutation_scale=10,
+                color="#444",
+                zorder=2,
+                clip_on=False,
+                connectionstyle=f"arc3,rad={bend}",
+            )
+        )
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
