@@ -113,6 +113,13 @@ def _engine_run(
         config_ids=config_ids,
         progress=False,
     )
+    if engine.failures:  # the engine records a failed config and goes on; this run is one step
+        shown = "; ".join(f"{f['config_name']}: {f['error_type']}: {f['error']}" for f in engine.failures[:3])
+        more = f" (and {len(engine.failures) - 3} more)" if len(engine.failures) > 3 else ""
+        raise DataError(
+            f"{key}: {len(engine.failures)} of {len(config_ids)} configs failed in engine run {engine.run_id} "
+            f"(recorded in {engine.path}): {shown}{more}."
+        )
     (name,) = engine.datasets
     registered = engine.workspace.datasets.get(name).sha256
     if registered != read["sha256"]:  # a change the quick hash cannot see: the run is not recorded

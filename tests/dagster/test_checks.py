@@ -243,3 +243,24 @@ def test_results_refuse_a_dataset_that_changed_after_spectra_read_it(edit, inbox
     error = failure.step_failure_data.error
     message = error.message + (error.cause.message if error.cause else "")
     assert "its content changed after spectra read it " + detail in message
+
+
+def test_a_config_that_fails_in_the_engine_fails_the_results_run_and_names_it(inbox):
+    (inbox.templates / "too_big.yaml").write_text(
+        "name: too_big\npipeline:\n  - split: {class: sklearn.model_selection.KFold, params: {n_splits: 3}}\n"
+        "  - model: {class: PLS, params: {n_components: 70}}\n"  # corn has 40 rows per fold fit
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    good = register(inbox, instance, ["corn"])
+    (bad,) = ConfigCatalogue(inbox.nirs.dagster_path()).register(inbox.templates / "too_big.yaml").config_ids
+    instance.add_dynamic_partitions("config", [bad])
+    common = {"assets": [spectra, fitted_pipeline], "instance": instance, "resources": inbox.resources}
+    assert dg.materialize(selection=[spectra], partition_key="corn", **common).success
+    run = dg.materialize(
+        selection=[fitted_pipeline], tags=range_tags("corn", [*good, bad]), raise_on_error=False, **common
+    )
+    assert not run.success
+    (failure,) = [e for e in run.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    message = error.message + (error.cause.message if error.cause else "")
+    assert "corn: 1 of 5 configs failed in engine run" in message and "n_components=70" in message
