@@ -29,6 +29,7 @@ from nirs_dagster.records import (
     DatasheetRecord,
     PredictionsRecord,
     ResultRecord,
+    prediction_tables,
 )
 from nirs_dagster.resources import NirsResource
 
@@ -114,7 +115,7 @@ def leaderboard(
     ``cv_score`` (pooled cross-validation), ``test_score``, the engine ``run_id`` of the result,
     best first by the metric's direction."""
     catalogue = ConfigCatalogue(nirs.dagster_path())
-    tables = {key: record.table() for key, record in predictions.items()}
+    tables = prediction_tables(predictions)  # the results' rows, one read per engine run
     rows = []
     for key, record in predictions.items():
         _, config_id = split_result_key(key)
