@@ -9,8 +9,8 @@ import dagster as dg
 from nirs_core.store.models import ModelRegistry
 from nirs_dagster import checks
 from nirs_dagster.assets import (
+    ALL_ASSETS,
     champion_model,
-    datasheet,
     fitted_pipeline,
     leaderboard,
     model_bundle,
@@ -22,16 +22,7 @@ from nirs_dagster.partitions import ConfigCatalogue
 
 from .conftest import make_inbox, range_tags
 
-ASSETS = [
-    spectra,
-    preprocessed,
-    fitted_pipeline,
-    predictions,
-    leaderboard,
-    datasheet,
-    model_bundle,
-    champion_model,
-]
+ASSETS = ALL_ASSETS
 CHECKS = [
     checks.spectra_valid,
     checks.predictions_beat_mean,
