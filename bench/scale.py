@@ -222,7 +222,7 @@ def through_dagster(folder: Path, tpl: dict, root: Path, runs: int, slots: int) 
         with dg.DagsterInstance.from_config(str(home)) as instance:
             catalogue = ConfigCatalogue(nirs.dagster_path())
             requests = results_requests(instance, key, ids, per_run, sweep_labels(catalogue, ids))
-        names = ["preprocessed", "fitted_pipeline", "predictions", "predictions_beat_mean"]
+        names = ["fitted_pipeline", "predictions", "predictions_beat_mean"]
         start = time.perf_counter()
         futures = [pool.submit(_dagster_run, str(home), roots, dict(r.tags), None, names) for r in requests]
         each = [f.result() for f in futures]

@@ -7,7 +7,8 @@ downstream of it in the same run, and automation does not build on it.
   same validation and refuses to store an invalid value: the last good spectra stay in place,
   so no later downstream run reads the bad one.
 - ``predictions``: every prediction finite, and the pooled cross-validated predictions better
-  than the mean predictor (predicting the calibration mean for every sample).
+  than the mean predictor (predicting the calibration mean for every sample), read from the
+  engine's ``predictions/<dataset>.parquet``.
 - ``model_bundle``: the bundle, opened and verified, replays the training predictions exactly;
   its registered version is no worse than the model's ``champion`` by the promotion policy
   (:func:`nirs_core.app.models.policy_reasons`), which gates ``champion_model``; and (not
@@ -34,9 +35,10 @@ from nirs_core.metrics import badness, compute_metric
 from nirs_core.names import POOLED_FOLD
 from nirs_dagster.assets.data import spectra
 from nirs_dagster.assets.modelling import by_partition, predictions
-from nirs_dagster.assets.reporting import BundleRecord, model_bundle
+from nirs_dagster.assets.reporting import model_bundle
 from nirs_dagster.io_managers import clear_unusable, mark_unusable
 from nirs_dagster.partitions import dataset_partitions, result_partitions
+from nirs_dagster.records import BundleRecord, prediction_tables
 from nirs_dagster.resources import NirsResource
 from nirs_dagster.validation import MIN_SAMPLES, spectra_problems, spectra_schema
 
@@ -84,7 +86,7 @@ def predictions_beat_mean(
     """Every prediction finite; the pooled cross-validated score better than the mean predictor's.
     A failed partition's value is marked unusable, so no later downstream run reads it."""
     keys = [str(k) for k in context.op_execution_context.partition_keys]
-    tables = by_partition(predictions, keys)
+    tables = prediction_tables(by_partition(predictions, keys))
     failed, details = [], {}
     for key, table in tables.items():
         finite = all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in table["y_pred"].to_list())
@@ -174,7 +176,8 @@ def model_bundle_replays(
     # the bundle this code location wrote a moment ago, from its own workspace: its pickled nodes
     # (third-party estimators) are the ones it fitted, so replaying them runs no foreign code
     replayed = np.asarray(
-        predict(model_bundle.path, X, key_file=key_file, allow_pickle=True, values_only=True), dtype=np.float64
+        predict(model_bundle.path, X, key_file=key_file, allow_pickle=True, values_only=True),
+        dtype=np.float64,
     )
     replayed = replayed[model_bundle.train_rows].reshape(-1)
     expected = model_bundle.train_predictions.reshape(-1)

@@ -1,16 +1,22 @@
 """IO managers: one file (or folder) per asset and partition under ``<workspace>/dagster/``,
 every write atomic (a temporary file renamed over the target; :mod:`nirs_core.store._atomic`).
 
-:class:`NirsIOManager` picks the format from the value:
+What the engine stores already (results, runtime graphs, artefacts, prediction rows, datasheets,
+bundles: everything from ``fitted_pipeline`` on) is stored *by reference*: the asset's value is
+a record of :mod:`nirs_dagster.records` naming the files in the engine's workspace, and the IO
+manager writes that record as a small JSON file. :class:`NirsIOManager` picks the format from
+the value:
 
 =====================  =====================================================================
 value                  stored as
 =====================  =====================================================================
+a record               ``<path>.ref.json``: ``{"kind": ..., ids and paths relative to the
+                       workspace}``; loaded back bound to the workspace
 ``polars.DataFrame``   ``<path>.parquet``
 ``numpy.ndarray``      ``<path>.npy``, a hard link to ``_blobs/<sha256>.npy``: identical
-                       arrays (the same preprocessing of the same spectra) are stored once
+                       arrays are stored once
 ``SpectroDataset``     ``<path>.dataset/`` (:meth:`SpectroDataset.save`; loaded memory-mapped)
-anything else          ``<path>.pkl`` (cloudpickle: fitted pipelines, results)
+anything else          ``<path>.pkl`` (cloudpickle; no asset of the project returns one)
 =====================  =====================================================================
 
 ``<path>`` is ``<asset>/<dataset>`` for a ``dataset`` partition and
@@ -46,8 +52,10 @@ import numpy as np
 import polars as pl
 
 from nirs_core.data import SpectroDataset
-from nirs_core.store._atomic import atomic_path, atomic_write_bytes
+from nirs_core.errors import DataError
+from nirs_core.store._atomic import atomic_path, atomic_write_bytes, atomic_write_json
 from nirs_dagster.partitions import split_result_key
+from nirs_dagster.records import record_from_json, record_kind
 from nirs_dagster.resources import NirsResource
 
 __all__ = [
@@ -61,10 +69,12 @@ __all__ = [
     "write_value",
 ]
 
-SUFFIXES = (".parquet", ".npy", ".dataset", ".pkl")
+SUFFIXES = (".ref.json", ".parquet", ".npy", ".dataset", ".pkl")
 
 
 def _suffix_for(value: Any) -> str:
+    if record_kind(value) is not None:
+        return ".ref.json"
     if isinstance(value, pl.DataFrame):
         return ".parquet"
     if isinstance(value, np.ndarray):
@@ -103,7 +113,9 @@ def write_value(value: Any, base: Path, *, blobs: Path) -> Path:
     for other in SUFFIXES:
         if other != suffix:
             _remove(base.with_name(base.name + other))
-    if suffix == ".parquet":
+    if suffix == ".ref.json":
+        atomic_write_json(target, {"kind": record_kind(value), **value.to_json()})
+    elif suffix == ".parquet":
         with atomic_path(target) as tmp:
             value.write_parquet(tmp)
     elif suffix == ".npy":
@@ -115,12 +127,18 @@ def write_value(value: Any, base: Path, *, blobs: Path) -> Path:
     return target
 
 
-def read_value(base: Path) -> Any:
-    """Read what :func:`write_value` wrote at ``base``; ``FileNotFoundError`` when nothing is there."""
+def read_value(base: Path, *, root: Path | None = None) -> Any:
+    """Read what :func:`write_value` wrote at ``base``; ``FileNotFoundError`` when nothing is
+    there. A record is bound to the engine workspace ``root``."""
     for suffix in SUFFIXES:
         path = base.with_name(base.name + suffix)
         if not path.exists():
             continue
+        if suffix == ".ref.json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if root is None:
+                raise DataError(f"{path}: a record names files of an engine workspace; pass its root.")
+            return record_from_json(str(data.pop("kind", "")), data, Path(root), str(path))
         if suffix == ".parquet":
             return pl.read_parquet(path)
         if suffix == ".npy":
@@ -192,7 +210,7 @@ class NirsIOManager(dg.ConfigurableIOManager):
                 description=f"{where}: not read, {reason}. Fix the cause and materialise it again.",
                 allow_retries=False,
             )
-        return read_value(self._base(asset_key, partition_key))
+        return read_value(self._base(asset_key, partition_key), root=self.nirs.workspace_path())
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         blobs = self._root() / "_blobs"

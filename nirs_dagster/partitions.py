@@ -7,8 +7,12 @@ and ``-`` become ``_``). A config key is the config's id (the sha256 prefix of i
 JSON), so the same pipeline from two templates is one partition.
 
 The configs behind the keys are kept in a catalogue, ``<workspace>/dagster/configs/<id>.json``
-(:meth:`PipelineConfig.to_dict` plus the template file), written when a template is
-registered, so an asset can rebuild its config from its partition key alone.
+(:meth:`PipelineConfig.to_dict` plus the template file and the sha256 of its text), written
+when a template is registered, so an asset can rebuild its config from its partition key alone.
+Each registered version of a template is kept verbatim beside it
+(``configs/templates/<sha256>.<suffix>``, with ``<sha256>.json`` listing its config ids): the
+engine run of a config stores the text the config was expanded from, not the file's current
+text, and the inbox sensor knows which configs each template it has seen produces.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ import dagster as dg
 
 from nirs_core.errors import ConfigError, DataError
 from nirs_core.names import safe_name
-from nirs_core.pipeline.generators import PipelineConfig, expand, load_template
-from nirs_core.store._atomic import atomic_write_json
+from nirs_core.pipeline.generators import LoadedTemplate, PipelineConfig, expand, load_template
+from nirs_core.store._atomic import atomic_write_json, atomic_write_text
 
 __all__ = [
     "DATA_SUFFIXES",
@@ -115,30 +119,62 @@ class ConfigCatalogue:
             )
         return self.root / f"{config_id}.json"
 
+    def _version(self, sha256: str, suffix: str) -> Path:
+        return self.root / "templates" / f"{sha256}{suffix}"
+
     def register(self, template: Path) -> RegisteredTemplate:
         """Expand ``template`` (a :class:`ConfigError` names the file and the place in it) and
-        store each config; return what was registered."""
+        store each config and the template's text; return what was registered."""
         loaded = load_template(template)
         configs = expand(loaded)
+        digest = hashlib.sha256(loaded.text.encode("utf-8")).hexdigest()
+        suffix = Path(template).suffix.lower()
+        text_path = self._version(digest, suffix)
+        if not text_path.is_file():
+            atomic_write_text(text_path, loaded.text)
+        registered = RegisteredTemplate(Path(template), digest, tuple(c.id for c in configs))
+        listing = {"template": str(template), "suffix": suffix, "config_ids": list(registered.config_ids)}
+        listing_path = self._version(digest, ".json")
+        if not listing_path.is_file() or json.loads(listing_path.read_text(encoding="utf-8")) != listing:
+            atomic_write_json(listing_path, listing)
         for config in configs:
             path = self.path(config.id)
-            entry = {"template": str(template), **config.to_dict()}
+            entry = {"template": str(template), "template_sha256": digest, **config.to_dict()}
             if not path.is_file() or json.loads(path.read_text(encoding="utf-8")) != entry:
                 atomic_write_json(path, entry)
-        digest = hashlib.sha256(loaded.text.encode("utf-8")).hexdigest()
-        return RegisteredTemplate(Path(template), digest, tuple(c.id for c in configs))
+        return registered
 
-    def get(self, config_id: str) -> PipelineConfig:
-        """The config with this id; its id is checked against its steps."""
+    def registered(self, sha256: str) -> tuple[str, ...]:
+        """The config ids of the template version ``sha256`` (as :meth:`register` recorded them)."""
+        path = self._version(sha256, ".json")
+        if not path.is_file():
+            raise ConfigError(
+                f"config catalogue: no template version {sha256[:12]}… registered in {self.root}."
+            )
+        return tuple(json.loads(path.read_text(encoding="utf-8"))["config_ids"])
+
+    def _entry(self, config_id: str) -> dict:
         path = self.path(config_id)
         if not path.is_file():
             raise ConfigError(
                 f"config {config_id!r}: not in the catalogue {self.root}; register its template first "
                 "(the nirs_inbox_sensor does it when the template is in the templates folder)."
             )
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def get(self, config_id: str) -> PipelineConfig:
+        """The config with this id; its id is checked against its steps."""
+        data = self._entry(config_id)
         data.pop("template", None)
+        data.pop("template_sha256", None)
         return PipelineConfig.from_dict(data)
 
-    def template_of(self, config_id: str) -> Path:
-        return Path(json.loads(self.path(config_id).read_text(encoding="utf-8"))["template"])
+    def template_of(self, config_id: str) -> LoadedTemplate:
+        """The template the config was expanded from, as it was then: its verbatim text (parsed),
+        with the template file's path (which names the template)."""
+        data = self._entry(config_id)
+        source = Path(data["template"])
+        digest = data.get("template_sha256")
+        if digest is None:  # a catalogue written before versions were kept: the file as it is now
+            return load_template(source)
+        return load_template(self._version(digest, source.suffix.lower()))._replace(path=source)

@@ -20,7 +20,6 @@ Each root is a field of :class:`NirsResource`; an empty field falls back to the 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,6 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from nirs_core.pipeline.generators import PipelineConfig
-from nirs_core.pipeline.result import Result
 from nirs_core.store._atomic import atomic_path, atomic_write_text
 
 __all__ = ["DEMO_DATASETS", "NirsResource", "write_demo_data"]
@@ -131,33 +128,13 @@ class NirsResource(dg.ConfigurableResource):
         """The Dask address the engine's sweeps go to, or None (in the run's process)."""
         return self.dask_address or os.environ.get("NIRS_DASK_ADDRESS") or None
 
-    def execute_configs(
-        self, configs: Sequence[PipelineConfig], dataset: Any, *, run_id: str
-    ) -> list[Result]:
-        """One engine result per config of ``configs`` on ``dataset``, in order: one
-        ``execute_batch`` call in this process, or its sweep groups as tasks on the Dask cluster
-        of :meth:`dask` (the same numbers)."""
-        from nirs_core.pipeline.cache import DEFAULT_MAX_BYTES, PreprocessingCache
-        from nirs_core.pipeline.executor import execute_batch, sweep_groups
+    def run_engine(self, **kwargs: Any) -> Any:
+        """An engine run (:func:`nirs_core.app.run.run`, with ``kwargs``) in this resource's
+        workspace, its sweeps computed in this process or on the Dask cluster of :meth:`dask`
+        (the same numbers either way): the one place the assets call the engine from."""
+        from nirs_core.app.run import run
 
-        configs = list(configs)
-        address = self.dask()
-        from nirs_core.app.executors import DaskExecutor, one_blas_thread
-
-        if address is None:
-            with one_blas_thread():  # as nirs_core.run computes, so the scores are the same
-                return execute_batch(configs, dataset, cache=PreprocessingCache(), run_id=run_id)
-
-        groups = sweep_groups(configs)
-        out: list[Result | None] = [None] * len(configs)
-        with DaskExecutor(address) as executor:
-            batches = [[configs[i] for i in group] for group in groups]
-            for index, results in executor.run_groups(
-                dataset, batches, run_id=run_id, cache_bytes=DEFAULT_MAX_BYTES, isolate=False
-            ):
-                for i, result in zip(groups[index], results, strict=True):
-                    out[i] = result
-        return out  # type: ignore[return-value]
+        return run(workspace=self.workspace_path(), executor=self.dask(), **kwargs)
 
     def workspace_path(self) -> Path:
         root = Path(self.workspace or os.environ.get("NIRS_WORKSPACE") or "nirs_workspace").resolve()
@@ -189,7 +166,8 @@ class NirsResource(dg.ConfigurableResource):
         return path
 
     def dagster_path(self) -> Path:
-        """Where the IO managers and the config catalogue live: ``<workspace>/dagster``."""
+        """Where the IO managers' records and the config catalogue live: ``<workspace>/dagster``
+        (the engine's own files, which the records name, are in the workspace itself)."""
         return self.workspace_path() / "dagster"
 
     def bundle_key_path(self) -> Path | None:

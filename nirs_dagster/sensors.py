@@ -2,12 +2,18 @@
 
 Each tick lists ``NIRS_DATA_DIR`` (one dataset per sub-folder or data file) and
 ``NIRS_TEMPLATES_DIR`` (``.yaml``/``.yml``/``.json``). The cursor remembers a fingerprint per
-dataset (the registry's quick hash: size and the first and last 64 KiB of every file) and the
-sha256 of each template's text, so only what is new or changed is acted on:
+dataset (the registry's quick hash: size and the first and last 64 KiB of every file), the
+sha256 of each template file and the version of it last registered, so only what is new or
+changed is acted on:
 
 - a new or changed template is expanded (a bad one is logged with the engine's message, which
-  names the file and the place in it, and retried only once its text changes), its configs go
-  into the catalogue, and their ids are added to the ``config`` partitions;
+  names the file and the place in it, and retried only once its text changes; until then its
+  last good version stays in force), its configs go into the catalogue, and their ids are
+  added to the ``config`` partitions;
+- a config that no template in the folder produces any more (its template was deleted, or
+  changed so that it no longer expands to it) is retired: its ``config`` partition is deleted
+  (``DeleteDynamicPartitionsRequest``), so no sensor requests it again and no leaderboard
+  counts it (what it materialised stays in the engine's workspace and in the event log);
 - a new dataset is added to the ``dataset`` partitions; a new or changed dataset gets a run of
   its ``spectra`` partition.
 
@@ -18,7 +24,7 @@ leaderboard):
 - :data:`nirs_results_sensor` asks the instance, per dataset, which ``dataset × config``
   results are missing or older than the dataset's latest ``spectra`` (whose run, with its
   blocking check, succeeded), leaves out those a run is already making, and requests one run
-  of ``preprocessed`` → ``fitted_pipeline`` → ``predictions`` (with the ``predictions`` check)
+  of ``fitted_pipeline`` → ``predictions`` (with the ``predictions`` check)
   per dataset over exactly those configs: a partition range (the run tags a single-run backfill
   sets), in which the engine is called once for the batch. A new dataset, a changed dataset, the
   weekly retrain and the configs of a new or changed template all end up here. With
@@ -47,7 +53,7 @@ from nirs_core.data.identity import quick_hash
 from nirs_core.errors import ConfigError
 from nirs_core.pipeline.executor import sweep_groups
 from nirs_dagster.assets.data import spectra
-from nirs_dagster.assets.modelling import fitted_pipeline, predictions, preprocessed
+from nirs_dagster.assets.modelling import fitted_pipeline, predictions
 from nirs_dagster.assets.reporting import datasheet, leaderboard, model_bundle
 from nirs_dagster.checks import model_bundle_control_chart, reference_files
 from nirs_dagster.partitions import (
@@ -79,7 +85,7 @@ __all__ = [
 _EVERY_LOOP = 1
 _RANGE_START = "dagster/asset_partition_range_start"
 _RANGE_END = "dagster/asset_partition_range_end"
-_RESULT_ASSETS = [preprocessed, fitted_pipeline, predictions]
+_RESULT_ASSETS = [fitted_pipeline, predictions]
 _PREDICTIONS_CHECK = dg.AssetCheckKey(predictions.key, "predictions_beat_mean")
 MAX_CONFIGS_ENV = "NIRS_MAX_CONFIGS_PER_RUN"
 
@@ -91,38 +97,33 @@ MAX_CONFIGS_ENV = "NIRS_MAX_CONFIGS_PER_RUN"
     minimum_interval_seconds=_EVERY_LOOP,
 )
 def nirs_inbox_sensor(context: dg.SensorEvaluationContext, nirs: NirsResource) -> dg.SensorResult:
-    """Registers new datasets and templates as partitions and requests ``spectra`` runs."""
+    """Registers new datasets and templates as partitions, retires the configs no template
+    produces any more, and requests ``spectra`` runs."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     seen_datasets: dict[str, str] = cursor.get("datasets", {})
-    seen_templates: dict[str, str] = cursor.get("templates", {})
-
     catalogue = ConfigCatalogue(nirs.dagster_path())
-    templates: dict[str, str] = {}
-    new_configs: list[str] = []
-    for path in discover_templates(nirs.templates_path()):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        templates[path.name] = digest
-        if seen_templates.get(path.name) == digest:
-            continue
-        try:
-            new_configs.extend(catalogue.register(path).config_ids)
-        except ConfigError as exc:
-            context.log.error(f"template skipped until it changes: {exc}")
+    templates, registered, new_configs = _templates(context, catalogue, nirs, cursor)
+    live = {c for version in registered.values() for c in catalogue.registered(version)}
 
     datasets = {key: quick_hash(path) for key, path in discover_datasets(nirs.data_path()).items()}
     changed = [key for key, fingerprint in datasets.items() if seen_datasets.get(key) != fingerprint]
 
-    known_configs = set(context.instance.get_dynamic_partitions(config_partitions.name))
+    known_configs = context.instance.get_dynamic_partitions(config_partitions.name)
     known_datasets = set(context.instance.get_dynamic_partitions(dataset_partitions.name))
-    add_configs = [c for c in dict.fromkeys(new_configs) if c not in known_configs]
+    add_configs = [c for c in dict.fromkeys(new_configs) if c not in set(known_configs)]
+    retire = [c for c in known_configs if c not in live]
     add_datasets = [d for d in changed if d not in known_datasets]
-    requests = []
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    if retire:
+        requests.append(config_partitions.build_delete_request(retire))
     if add_configs:
         requests.append(config_partitions.build_add_request(add_configs))
     if add_datasets:
         requests.append(dataset_partitions.build_add_request(add_datasets))
-    if add_configs or changed:
-        context.log.info(f"new configs: {len(add_configs)}; new or changed datasets: {changed}")
+    if add_configs or changed or retire:
+        context.log.info(
+            f"new configs: {len(add_configs)}; retired configs: {len(retire)}; new or changed datasets: {changed}"
+        )
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
@@ -131,8 +132,40 @@ def nirs_inbox_sensor(context: dg.SensorEvaluationContext, nirs: NirsResource) -
             for key in changed
         ],
         dynamic_partitions_requests=requests,
-        cursor=json.dumps({"datasets": datasets, "templates": templates}, sort_keys=True),
+        cursor=json.dumps(
+            {"datasets": datasets, "templates": templates, "registered": registered}, sort_keys=True
+        ),
     )
+
+
+def _templates(
+    context: dg.SensorEvaluationContext, catalogue: ConfigCatalogue, nirs: NirsResource, cursor: dict
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """``(file sha256 by template name, registered version by name, config ids of the versions
+    registered now)``. A template whose file is unchanged keeps its version; a new or changed
+    one is registered, or keeps its last good version when it does not expand."""
+    previous: dict[str, str] | None = cursor.get("registered")
+    # a cursor without versions (written before configs were retired): register every template again
+    seen: dict[str, str] = cursor.get("templates", {}) if previous is not None else {}
+    previous = previous or {}
+    files: dict[str, str] = {}
+    registered: dict[str, str] = {}
+    new_configs: list[str] = []
+    for path in discover_templates(nirs.templates_path()):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        files[path.name] = digest
+        if seen.get(path.name) != digest:
+            try:
+                version = catalogue.register(path)
+            except ConfigError as exc:
+                context.log.error(f"template skipped until it changes: {exc}")
+            else:
+                registered[path.name] = version.sha256
+                new_configs.extend(version.config_ids)
+                continue
+        if path.name in previous:
+            registered[path.name] = previous[path.name]
+    return files, registered, new_configs
 
 
 def contiguous_segments(ordered: Sequence[str], wanted: set[str]) -> list[list[str]]:

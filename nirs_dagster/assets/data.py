@@ -46,6 +46,10 @@ def spectra(context: dg.AssetExecutionContext, nirs: NirsResource) -> SpectroDat
             "task": md["task"] or "none",
             "targets": dg.MetadataValue.json(md["targets"]),
             "sha256": md["sha256"],
+            # the file as read (the IO manager's "path" names the stored copy): fitted_pipeline
+            # runs the engine on this file and checks that it still holds what was read
+            "source": dg.MetadataValue.path(str(found[key])),
+            "quick_hash": md["quick_hash"],
             "mean_spectrum": dg.MetadataValue.md(
                 png_markdown(
                     spectrum_plot(ds.wavelengths(), X, ds.unit(), f"{key}: mean spectrum ± std"),

@@ -1,48 +1,52 @@
-"""Per-result assets, partitioned by ``dataset × config``: ``preprocessed``, ``fitted_pipeline``,
+"""Per-result assets, partitioned by ``dataset × config``: ``fitted_pipeline`` and
 ``predictions``.
+
+A run of these assets is an engine run: ``fitted_pipeline`` calls :func:`nirs_core.app.run.run`
+once per dataset of the Dagster run, for exactly the configs of the run
+(``config_ids=...``), tagged with the Dagster run id (``tags={"dagster_run_id": ...}``). The
+engine stores its results, manifests, runtime graphs, artefacts, prediction rows (with the
+parquet footer's summary) and registry entries in the workspace (``NirsResource.workspace``),
+where ``nirs workspace summary`` lists them beside the runs of ``nirs run``; the assets hold
+references to them (:mod:`nirs_dagster.records`).
+
+The run stores the templates its configs were expanded from as they were when the inbox sensor
+registered them (the catalogue keeps each version verbatim), so a bundle and a datasheet
+embed the template text of their config, not the file's current text.
+
+There is no separate ``preprocessed`` asset: the engine shares identical preprocessing prefixes
+between the configs of a run through its preprocessing cache, so a stored copy of the
+preprocessed spectra would feed nothing (the lineage shows only edges along which data flows).
 
 They are requested by :data:`~nirs_dagster.sensors.nirs_results_sensor`, not by declarative
 automation: automation requests many partitions as a backfill, which waits for the backfill
-daemon's 30 s loop.
-
-Speed: each asset has a single-run backfill policy, so a backfill over many configs of a dataset
-is one run, as is each run the sensor requests (a range of configs, with the same run tags). The
-body sees every partition of the run at once, calls the engine once per dataset for the whole
-batch (``execute_batch`` shares its preprocessing cache and fast PLS cross-validation between
-the configs) and returns a mapping partition key → value that the IO manager writes partition by
-partition. Metadata is added per partition.
+daemon's 30 s loop. Each asset has a single-run backfill policy, so a backfill over many
+configs of a dataset is one run, as is each run the sensor requests; the body sees every
+partition of the run at once and returns a mapping partition key → record that the IO manager
+writes partition by partition. Metadata is added per partition.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-import numpy as np
-import polars as pl
 
 from nirs_core.data import SpectroDataset
-from nirs_core.pipeline.generators import PipelineConfig
-from nirs_core.pipeline.result import Result
-from nirs_core.pipeline.serialize import canonical_json, config_hash
+from nirs_core.data.identity import quick_hash
+from nirs_core.errors import DataError
 from nirs_dagster._display import graph_markdown
 from nirs_dagster.partitions import ConfigCatalogue, result_partitions, split_result_key
+from nirs_dagster.records import PredictionsRecord, ResultRecord
 from nirs_dagster.resources import NirsResource
 
-__all__ = [
-    "by_partition",
-    "fitted_pipeline",
-    "predictions",
-    "preprocessed",
-    "preprocessing_chain",
-    "run_keys",
-]
+__all__ = ["DAGSTER_RUN_TAG", "by_partition", "fitted_pipeline", "predictions", "run_keys"]
 
 _POLICY = dg.BackfillPolicy.single_run()
-# The engine-calling assets are retried when a step fails (a killed process, a lost Dask
-# worker or scheduler): the engine is deterministic, so a retry gives the same values.
+# The engine-calling asset is retried when its step fails (a killed process, a lost Dask
+# worker or scheduler): the engine is deterministic, so a retry gives the same values. Each
+# attempt is an engine run of its own; a failed attempt stays in the workspace as a failed run.
 _RETRY = dg.RetryPolicy(max_retries=2, delay=1)
-# Keyword steps that leave X alone: the preprocessing chain runs through them.
-_X_NEUTRAL = {"split", "y_processing"}
+#: The tag of an engine run that records the Dagster run that made it.
+DAGSTER_RUN_TAG = "dagster_run_id"
 
 
 def run_keys(context: dg.AssetExecutionContext) -> list[tuple[str, str, str]]:
@@ -59,21 +63,8 @@ def by_partition(value: Any, keys: list[str]) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()}
 
 
-def preprocessing_chain(config: PipelineConfig) -> tuple[list[Any], str]:
-    """The config's leading preprocessing operators (built, unfitted) and the canonical JSON of
-    their steps: every top-level operator with a ``transform`` before the first step that acts
-    on X otherwise (a model, a branch, an augmentation)."""
-    chain, steps = [], []
-    for canonical, built in zip(config.steps, config.build()):
-        if isinstance(built, Mapping):
-            if set(built) & _X_NEUTRAL:
-                continue
-            break
-        if not hasattr(built, "transform") or hasattr(built, "predict"):
-            break
-        chain.append(built)
-        steps.append(canonical)
-    return chain, canonical_json(steps)
+def _score(value: float | None) -> dg.MetadataValue:
+    return dg.MetadataValue.float(float("nan") if value is None else float(value))
 
 
 def _spectra_by_dataset(spectra: Any, datasets: list[str]) -> dict[str, SpectroDataset]:
@@ -83,93 +74,105 @@ def _spectra_by_dataset(spectra: Any, datasets: list[str]) -> dict[str, SpectroD
     return dict(spectra)
 
 
-def _calibration(ds: SpectroDataset) -> tuple[np.ndarray, np.ndarray | None]:
-    (X,) = ds.x({"partition": "train"}, src_concat=True)
-    y = ds.y({"partition": "train"}) if ds.target_names else None
-    return X, None if y is None else np.asarray(y)
+def _identity_read(context: dg.AssetExecutionContext, key: str, ds: SpectroDataset) -> dict[str, str]:
+    """``{"path", "sha256", "quick_hash"}`` of the data file as ``spectra`` read it: from the
+    metadata of its latest materialisation (a dataset's identity is computed from its files
+    when asked, so the stored value alone would describe the file as it is now)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("spectra"), asset_partitions=[key]), limit=1
+    ).records
+    md = records[0].asset_materialization.metadata if records and records[0].asset_materialization else {}
+    if all(k in md for k in ("source", "sha256", "quick_hash")):
+        return {
+            "path": str(md["source"].value),
+            "sha256": str(md["sha256"].value),
+            "quick_hash": str(md["quick_hash"].value),
+        }
+    current = ds.get_metadata()  # spectra stored by other means: nothing recorded to compare with
+    return {k: str(current[k]) for k in ("path", "sha256", "quick_hash")}
 
 
-@dg.asset(
-    partitions_def=result_partitions,
-    group_name="nirs",
-    backfill_policy=_POLICY,
-    retry_policy=_RETRY,
-    kinds={"numpy"},
-)
-def preprocessed(
-    context: dg.AssetExecutionContext, nirs: NirsResource, spectra: Any
-) -> dict[str, np.ndarray]:
-    """The spectra after the config's preprocessing chain, fitted on the calibration rows and
-    applied to every row. Identical chains (the same preprocessing before different models) are
-    computed once per run and stored once (content-addressed)."""
-    keys = run_keys(context)
-    data = _spectra_by_dataset(spectra, [d for _, d, _ in keys])
-    catalogue = ConfigCatalogue(nirs.dagster_path())
-    computed: dict[tuple[str, str], np.ndarray] = {}
-    out = {}
-    for key, dataset, config_id in keys:
-        chain, chain_json = preprocessing_chain(catalogue.get(config_id))
-        if (dataset, chain_json) not in computed:
-            ds = data[dataset]
-            X_all = np.asarray(ds.x(src_concat=True)[0], dtype=np.float64)
-            X_cal, y_cal = _calibration(ds)
-            for op in chain:
-                op.fit(X_cal, y_cal)
-                X_cal, X_all = op.transform(X_cal), op.transform(X_all)
-            computed[dataset, chain_json] = np.ascontiguousarray(X_all)
-        out[key] = computed[dataset, chain_json]
-        context.add_asset_metadata(
-            {
-                "chain": " → ".join(type(op).__name__ for op in chain) or "none (raw spectra)",
-                "chain_hash": config_hash(chain_json)[:12],
-                "shape": str(out[key].shape),
-            },
-            partition_key=key,
+def _engine_run(
+    context: dg.AssetExecutionContext, nirs: NirsResource, key: str, ds: SpectroDataset, config_ids: list[str]
+):
+    """The engine run of ``config_ids`` on the dataset file or folder that ``spectra`` was read
+    from, with the templates as they were registered; a dataset whose content changed since
+    ``spectra`` read it is refused (the inbox sensor re-reads it, and the results follow)."""
+    read = _identity_read(context, key, ds)
+    if quick_hash(read["path"]) != read["quick_hash"]:  # cheap: sizes, first and last 64 KiB
+        raise DataError(
+            f"{read['path']}: its content changed after spectra read it (its size or its first or last "
+            "64 KiB differ); the inbox sensor reads it again and the results follow."
         )
-    return out
+    catalogue = ConfigCatalogue(nirs.dagster_path())
+    templates = list({t.text: t for t in (catalogue.template_of(c) for c in config_ids)}.values())
+    engine = nirs.run_engine(
+        templates=templates,
+        datasets=[read["path"]],
+        name=f"dagster {key}",
+        tags={DAGSTER_RUN_TAG: context.run.run_id, "dagster_dataset": key},
+        config_ids=config_ids,
+        progress=False,
+    )
+    if engine.failures:  # the engine records a failed config and goes on; this run is one step
+        shown = "; ".join(f"{f['config_name']}: {f['error_type']}: {f['error']}" for f in engine.failures[:3])
+        more = f" (and {len(engine.failures) - 3} more)" if len(engine.failures) > 3 else ""
+        raise DataError(
+            f"{key}: {len(engine.failures)} of {len(config_ids)} configs failed in engine run {engine.run_id} "
+            f"(recorded in {engine.path}): {shown}{more}."
+        )
+    (name,) = engine.datasets
+    registered = engine.workspace.datasets.get(name).sha256
+    if registered != read["sha256"]:  # a change the quick hash cannot see: the run is not recorded
+        raise DataError(
+            f"{read['path']}: its content changed after spectra read it (sha256 {read['sha256'][:12]}…, now "
+            f"{registered[:12]}…); the inbox sensor reads it again and the results follow."
+        )
+    return engine
 
 
 @dg.asset(
     partitions_def=result_partitions,
     group_name="nirs",
     backfill_policy=_POLICY,
-    deps=[preprocessed],
     retry_policy=_RETRY,
     kinds={"python"},
 )
-def fitted_pipeline(context: dg.AssetExecutionContext, nirs: NirsResource, spectra: Any) -> dict[str, Result]:
-    """The config cross-validated and refit on the calibration set by the engine: scores,
-    prediction rows, the runtime DAG and its fitted artefacts. One engine call per dataset for
-    all the configs of the run (on the Dask cluster of ``NirsResource.dask_address`` if set)."""
+def fitted_pipeline(
+    context: dg.AssetExecutionContext, nirs: NirsResource, spectra: Any
+) -> dict[str, ResultRecord]:
+    """The config cross-validated and refit on the calibration set by the engine, stored in the
+    workspace as a result of an engine run: scores, prediction rows, the runtime DAG and its
+    fitted artefacts. One engine run per dataset for all the configs of the Dagster run, on the
+    data that ``spectra`` read (the same file, the same content); its sweeps on the Dask cluster
+    of ``NirsResource.dask_address`` if one is set."""
     keys = run_keys(context)
     data = _spectra_by_dataset(spectra, [d for _, d, _ in keys])
-    catalogue = ConfigCatalogue(nirs.dagster_path())
-    out: dict[str, Result] = {}
+    root = nirs.workspace_path()
+    out: dict[str, ResultRecord] = {}
     for dataset in sorted({d for _, d, _ in keys}):
-        batch = [(key, catalogue.get(c)) for key, d, c in keys if d == dataset]
-        results = nirs.execute_configs(
-            [config for _, config in batch], data[dataset], run_id=context.run.run_id
-        )
-        for (key, config), result in zip(batch, results, strict=True):
-            if result.config_id != config.id:
-                raise RuntimeError(
-                    f"execute_batch returned config {result.config_id!r} where {config.id!r} was expected."
-                )
-            out[key] = result
+        batch = [(key, c) for key, d, c in keys if d == dataset]
+        engine = _engine_run(context, nirs, dataset, data[dataset], [c for _, c in batch])
+        by_config = {r["config_id"]: r for r in engine.results}
+        for key, config_id in batch:
+            entry = by_config[config_id]
+            record = ResultRecord(root, engine.run_id, entry["dataset"], config_id)
+            out[key] = record
+            graph = record.graph()
             context.add_asset_metadata(
                 {
-                    "config": config.name,
-                    "metric": result.metric,
-                    "cv_score": dg.MetadataValue.float(
-                        float("nan") if result.cv_score is None else result.cv_score
+                    "config": entry["config_name"],
+                    "metric": entry["metric"],
+                    "cv_score": _score(entry["cv_score"]),
+                    "test_score": _score(entry["test_score"]),
+                    "engine_run_id": engine.run_id,
+                    "engine_dataset": entry["dataset"],
+                    "manifest": dg.MetadataValue.path(str(record.manifest_path)),
+                    "nodes": len(graph.nodes),
+                    "runtime_dag": dg.MetadataValue.md(
+                        graph_markdown(graph, f"runtime DAG of {entry['config_name']}")
                     ),
-                    "test_score": dg.MetadataValue.float(
-                        float("nan") if result.test_score is None else result.test_score
-                    ),
-                    "nodes": len(result.graph.nodes),
-                    "artifacts": len(result.artifacts),
-                    "runtime_dag": dg.MetadataValue.md(graph_markdown(result.graph)),
-                    **domain_metadata(result),
+                    **domain_metadata(record.manifest()),
                 },
                 partition_key=key,
             )
@@ -180,25 +183,28 @@ def fitted_pipeline(context: dg.AssetExecutionContext, nirs: NirsResource, spect
     partitions_def=result_partitions,
     group_name="nirs",
     backfill_policy=_POLICY,
-    kinds={"polars"},
+    kinds={"parquet"},
 )
-def predictions(context: dg.AssetExecutionContext, fitted_pipeline: Any) -> dict[str, pl.DataFrame]:
+def predictions(context: dg.AssetExecutionContext, fitted_pipeline: Any) -> dict[str, PredictionsRecord]:
     """The prediction rows of the result (one per model × fold × partition; fold −2 is the pooled
-    cross-validation, fold −1 the refit), in the schema of ``predictions/<dataset>.parquet``."""
+    cross-validation, fold −1 the refit), as the engine stored them in
+    ``predictions/<dataset>.parquet``."""
     keys = [k for k, _, _ in run_keys(context)]
     results = by_partition(fitted_pipeline, keys)
     out = {}
     for key in keys:
-        result: Result = results[key]
-        table = prediction_table(result)
-        out[key] = table
+        result: ResultRecord = results[key]
+        manifest = result.manifest()
+        rows = int(manifest["predictions"]["rows"])
+        out[key] = record = PredictionsRecord(result, rows)
         context.add_asset_metadata(
             {
-                "rows": table.height,
-                "metric": result.metric,
+                "rows": rows,
+                "file": dg.MetadataValue.path(str(record.path)),
+                "metric": manifest["metric"],
                 **{
                     f"{part}_{metric}": dg.MetadataValue.float(float(value))
-                    for part, scores in sorted(result.scores.items())
+                    for part, scores in sorted((manifest.get("scores") or {}).items())
                     for metric, value in sorted(scores.items())
                     if value is not None
                 },
@@ -208,25 +214,19 @@ def predictions(context: dg.AssetExecutionContext, fitted_pipeline: Any) -> dict
     return out
 
 
-def prediction_table(result: Result) -> pl.DataFrame:
-    """The result's prediction rows as a table (arrays as list columns)."""
-    from nirs_core.store.predictions import SCHEMA
-
-    rows = [{name: row.get(name) for name in SCHEMA.names if name in row} for row in result.predictions]
-    return pl.DataFrame(rows, infer_schema_length=None)
-
-
-def domain_metadata(result: Result) -> dict[str, Any]:
+def domain_metadata(result: Any) -> dict[str, Any]:
     """What says whether to trust a result's test score: how many test spectra lie outside the
-    refit model's domain (T² or Q beyond its 95 % limit), and the ISO 12099 statistics."""
-    domain = result.info.get("domain") or {}
+    refit model's domain (T² or Q beyond its 95 % limit), and the ISO 12099 statistics. ``result``
+    is a stored result's manifest (or anything with its ``info``)."""
+    info = (result.get("info") if isinstance(result, Mapping) else getattr(result, "info", None)) or {}
+    domain = info.get("domain") or {}
     out: dict[str, Any] = {}
     if domain.get("test_n"):
         outside, n = int(domain["test_out_of_domain"]), int(domain["test_n"])
         out["test_out_of_domain"] = f"{outside} of {n}" + (
             " (scores of these are extrapolations)" if outside else ""
         )
-    validation = result.info.get("validation") or {}
+    validation = info.get("validation") or {}
     if validation:
         out["validation"] = dg.MetadataValue.json(
             {

@@ -25,7 +25,9 @@ def champion_model(context: dg.AssetExecutionContext, nirs: NirsResource, model_
     registry = ModelRegistry(workspace)
     holder = registry.read(model_bundle.model).holder(DEFAULT_ALIAS)
     if holder is None or holder.version != model_bundle.version:
-        promote(workspace, model_bundle.model, model_bundle.version, reason=f"dagster run {context.run.run_id}")
+        promote(
+            workspace, model_bundle.model, model_bundle.version, reason=f"dagster run {context.run.run_id}"
+        )
     record = registry.read(model_bundle.model)
     champion = record.holder(DEFAULT_ALIAS)
     context.add_output_metadata(

@@ -1,11 +1,16 @@
 """Per-dataset assets over all its configs: ``leaderboard``, ``datasheet``, ``model_bundle`` (which
-also registers each bundle as a new version of the dataset's model in the workspace registry)."""
+also registers each bundle as a new version of the dataset's model in the workspace registry).
+
+The datasheet and the bundle are files in the engine's workspace, built from the stored result
+(:func:`nirs_core.store.bundle.parts_from_workspace`: manifest, runtime graph, artefacts,
+prediction rows and the verbatim template its engine run stored):
+``datasheets/<dataset>/datasheet.md`` (with ``plots/*.png`` beside it) and ``datasheet.json``,
+and ``bundles/<dataset>.n4b.zip``. The assets hold references to them (:mod:`nirs_dagster.records`).
+"""
 
 import base64
 import math
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -16,13 +21,20 @@ from nirs_core.data import SpectroDataset
 from nirs_core.errors import DataError
 from nirs_core.metrics import badness
 from nirs_core.names import POOLED_FOLD, REFIT_FOLD
-from nirs_core.pipeline.result import Result
+from nirs_core.store._atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, synced_together
 from nirs_dagster._display import table_markdown
 from nirs_dagster.assets.modelling import domain_metadata
 from nirs_dagster.partitions import ConfigCatalogue, dataset_partitions, split_result_key
+from nirs_dagster.records import (
+    BundleRecord,
+    DatasheetRecord,
+    PredictionsRecord,
+    ResultRecord,
+    prediction_tables,
+)
 from nirs_dagster.resources import NirsResource
 
-__all__ = ["BundleRecord", "best_result", "datasheet", "leaderboard", "model_bundle", "score_of"]
+__all__ = ["LEADERBOARD_SCHEMA", "best_result", "datasheet", "leaderboard", "model_bundle"]
 
 _AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 _ALL_CONFIGS = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="dataset")
@@ -33,6 +45,7 @@ LEADERBOARD_SCHEMA = {
     "metric": pl.String,
     "cv_score": pl.Float64,
     "test_score": pl.Float64,
+    "run_id": pl.String,
     # ISO 12099 statistics of the test predictions (regression; None otherwise)
     "rmsep_over_rmsecv": pl.Float64,
     "test_bias": pl.Float64,
@@ -83,6 +96,10 @@ def score_of(table: pl.DataFrame, fold: int, partition: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 @dg.asset(
     partitions_def=dataset_partitions,
     group_name="nirs",
@@ -93,24 +110,28 @@ def score_of(table: pl.DataFrame, fold: int, partition: str) -> float | None:
     kinds={"polars"},
 )
 def leaderboard(
-    context: dg.AssetExecutionContext, nirs: NirsResource, predictions: dict[str, pl.DataFrame]
+    context: dg.AssetExecutionContext, nirs: NirsResource, predictions: dict[str, PredictionsRecord]
 ) -> pl.DataFrame:
     """One row per config of the dataset: ``config_id``, ``config`` (canonical JSON),
-    ``cv_score`` (pooled cross-validation), ``test_score``, best first by the metric's direction."""
+    ``cv_score`` (pooled cross-validation), ``test_score``, the engine ``run_id`` of the result,
+    best first by the metric's direction."""
     catalogue = ConfigCatalogue(nirs.dagster_path())
+    tables = prediction_tables(predictions)  # the results' rows, one read per engine run
     rows = []
-    for key, table in predictions.items():
+    for key, record in predictions.items():
         _, config_id = split_result_key(key)
         config = catalogue.get(config_id)
+        manifest = record.result.manifest()
         rows.append(
             {
                 "config_id": config_id,
                 "config_name": config.name,
                 "config": config.canonical_json(),
-                "metric": table["metric"][0],
-                "cv_score": score_of(table, POOLED_FOLD, "val"),
-                "test_score": score_of(table, REFIT_FOLD, "test"),
-                **test_statistics(table),
+                "metric": manifest["metric"],
+                "cv_score": _float(manifest.get("cv_score")),
+                "test_score": _float(manifest.get("test_score")),
+                "run_id": record.result.run_id,
+                **test_statistics(tables[key]),
             }
         )
     if not rows:
@@ -143,8 +164,8 @@ def leaderboard(
     return board
 
 
-def best_result(board: pl.DataFrame, fitted: dict[str, Result], dataset: str) -> Result:
-    """The :class:`Result` of the leaderboard's first config, among the loaded fitted pipelines."""
+def best_result(board: pl.DataFrame, fitted: dict[str, ResultRecord], dataset: str) -> ResultRecord:
+    """The result of the leaderboard's first config, among the loaded fitted pipelines."""
     best_id = board["config_id"][0]
     for result in fitted.values():
         if result.config_id == best_id:
@@ -180,36 +201,37 @@ def datasheet(
     context: dg.AssetExecutionContext,
     nirs: NirsResource,
     leaderboard: pl.DataFrame,
-    fitted_pipeline: dict[str, Result],
+    fitted_pipeline: dict[str, ResultRecord],
     spectra: SpectroDataset,
-) -> dict[str, Any]:
-    """The model card of the best config: dataset identity and statistics, the config, its
-    scores, lineage hashes and plots (``{"markdown", "json", "plots"}``)."""
+) -> DatasheetRecord:
+    """The model card of the best config (dataset identity and statistics, the config and the
+    template it came from, its scores, lineage hashes and plots) as files a person can open:
+    ``datasheets/<dataset>/datasheet.md``, ``datasheet.json`` and ``plots/*.png``."""
     from nirs_core.reports.datasheet import build_datasheet
 
     result = best_result(leaderboard, fitted_pipeline, context.partition_key)
-    template = ConfigCatalogue(nirs.dagster_path()).template_of(result.config_id)
-    sheet = build_datasheet(result, dataset=spectra, template=template.read_text(encoding="utf-8"))
+    parts = result.parts()
+    sheet = build_datasheet(parts, dataset=spectra, template=parts.get("template_text"))
+    root = nirs.workspace_path()
+    folder = root / "datasheets" / context.partition_key
+    plots = dict(sheet.get("plots", {}))
+    with synced_together(root):
+        for name, png in sorted(plots.items()):
+            atomic_write_bytes(folder / "plots" / name, png)
+        atomic_write_json(folder / "datasheet.json", sheet["json"])
+        atomic_write_text(folder / "datasheet.md", sheet["markdown"])
+    record = DatasheetRecord(root, folder.relative_to(root).as_posix(), result, tuple(sorted(plots)))
     context.add_output_metadata(
         {
-            "config": result.config_name,
-            "datasheet": dg.MetadataValue.md(_inline_images(sheet["markdown"], dict(sheet.get("plots", {})))),
+            "config": parts.get("config_name"),
+            "engine_run_id": result.run_id,
+            "markdown": dg.MetadataValue.path(str(record.markdown_path)),
+            "json": dg.MetadataValue.path(str(record.json_path)),
+            "plots": dg.MetadataValue.json([str(p) for p in record.plot_paths]),
+            "datasheet": dg.MetadataValue.md(_inline_images(sheet["markdown"], plots)),
         }
     )
-    return dict(sheet)
-
-
-@dataclass(frozen=True)
-class BundleRecord:
-    """What ``model_bundle`` stores: the bundle file, the training predictions it must replay and
-    the model registry's name and version it was registered as."""
-
-    path: Path
-    config_id: str
-    train_rows: np.ndarray
-    train_predictions: np.ndarray
-    model: str | None = None
-    version: int | None = None
+    return record
 
 
 @dg.asset(
@@ -223,59 +245,55 @@ def model_bundle(
     context: dg.AssetExecutionContext,
     nirs: NirsResource,
     leaderboard: pl.DataFrame,
-    fitted_pipeline: dict[str, Result],
+    fitted_pipeline: dict[str, ResultRecord],
     spectra: SpectroDataset,
 ) -> BundleRecord:
-    """The signed bundle of the best config, ``<workspace>/bundles/<dataset>.n4b.zip``, registered
-    as a new version of the model named after the dataset (``nirs models list <workspace>``)."""
+    """The signed bundle of the best config, ``<workspace>/bundles/<dataset>.n4b.zip``, built from
+    the stored result with the template text its engine run stored, and registered as a new
+    version of the model named after the dataset (``nirs models list <workspace>``), traced to
+    that engine run."""
     from nirs_core.app.models import history_markdown, register_bundle
     from nirs_core.app.train import write_bundle
     from nirs_core.store.models import ModelRegistry
 
     result = best_result(leaderboard, fitted_pipeline, context.partition_key)
-    template = ConfigCatalogue(nirs.dagster_path()).template_of(result.config_id)
+    parts = result.parts()
     key_file = nirs.bundle_key_path()
+    root = nirs.workspace_path()
     path = write_bundle(
-        result,
-        nirs.workspace_path() / "bundles" / f"{context.partition_key}.n4b.zip",
+        parts,
+        root / "bundles" / f"{context.partition_key}.n4b.zip",
         key_file=key_file,
         dataset=spectra,
-        template=template.read_text(encoding="utf-8"),
+        template=parts.get("template_text"),
     )
-    refit = [row for row in result.predictions if row["fold"] == REFIT_FOLD and row["partition"] == "train"]
-    if len(refit) != 1:
-        raise DataError(
-            f"{context.partition_key}/{result.config_id}: expected one refit row on train; got {len(refit)}."
-        )
     name = context.partition_key
     version = register_bundle(
-        nirs.workspace_path(),
+        root,
         name,
         path,
-        predictions=result.predictions,
-        run_id=context.run.run_id,
-        training={"template": str(template), "dagster_partition": name},
+        predictions=result.rows().to_dicts(),
+        run_id=result.run_id,
+        training={
+            "dagster_run_id": context.run.run_id,
+            "dagster_partition": name,
+            "config_id": result.config_id,
+        },
         key_file=key_file,
     )
     record = BundleRecord(
-        path=Path(path),
-        config_id=result.config_id,
-        train_rows=np.asarray(refit[0]["sample"], dtype=np.int64),
-        train_predictions=np.asarray(refit[0]["y_pred"], dtype=np.float64),
-        model=name,
-        version=version.version,
+        root, path.resolve().relative_to(root).as_posix(), result, model=name, version=version.version
     )
     context.add_output_metadata(
         {
             "bundle": dg.MetadataValue.path(str(path)),
-            "config": result.config_name,
-            "bytes": Path(path).stat().st_size,
+            "config": parts.get("config_name"),
+            "engine_run_id": result.run_id,
+            "bytes": path.stat().st_size,
             "signed_with": str(key_file) if key_file else "$NIRS_BUNDLE_KEY",
-            **domain_metadata(result),
+            **domain_metadata(parts),
             "model_version": version.version,
-            "registry": dg.MetadataValue.md(
-                history_markdown(ModelRegistry(nirs.workspace_path()).read(name))
-            ),
+            "registry": dg.MetadataValue.md(history_markdown(ModelRegistry(root).read(name))),
         }
     )
     return record

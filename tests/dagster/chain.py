@@ -8,12 +8,12 @@ import dagster as dg
 
 import nirs_core
 from nirs_dagster import checks
-from nirs_dagster.assets import fitted_pipeline, leaderboard, predictions, preprocessed, spectra
+from nirs_dagster.assets import fitted_pipeline, leaderboard, predictions, spectra
 from nirs_dagster.sensors import nirs_results_sensor
 
 from .conftest import make_inbox
 
-RESULTS = [preprocessed, fitted_pipeline, predictions, checks.predictions_beat_mean]
+RESULTS = [fitted_pipeline, predictions, checks.predictions_beat_mean]
 ASSETS = [spectra, *RESULTS, leaderboard]
 
 

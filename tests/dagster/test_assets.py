@@ -1,11 +1,13 @@
 """Every asset materialises into a temporary workspace with an ephemeral instance, in the runs a
 backfill makes (one run per dataset-level stage, one single run over all the configs of the
-dataset), and the leaderboard's scores equal those of ``nirs_core.run`` on the same inputs."""
+dataset); that run is an engine run in the same workspace (``nirs workspace summary`` lists it
+with the assets' scores), the leaderboard's scores equal those of ``nirs_core.run`` on the same
+inputs, and the datasheet and bundle are files built from the stored result."""
 
 from __future__ import annotations
 
-import math
-import os
+import base64
+import json
 
 import dagster as dg
 import numpy as np
@@ -14,9 +16,13 @@ import pytest
 
 import nirs_core
 from nirs_core.app.predict import predict
+from nirs_core.cli import main
 from nirs_core.data import SpectroDataset
-from nirs_core.pipeline.result import Result
+from nirs_core.graph.runtime import Node, RuntimeGraph
+from nirs_core.store.bundle import open_bundle
+from nirs_core.store.workspace import Workspace
 from nirs_dagster import checks
+from nirs_dagster._display import dag_layout, dag_plot
 from nirs_dagster.assets import (
     ALL_ASSETS,
     champion_model,
@@ -25,15 +31,16 @@ from nirs_dagster.assets import (
     leaderboard,
     model_bundle,
     predictions,
-    preprocessed,
     spectra,
 )
 from nirs_dagster.io_managers import read_value
+from nirs_dagster.records import DatasheetRecord, ResultRecord
 
-from .conftest import make_inbox, range_tags, register
+from .conftest import SMALL_TEMPLATE, make_inbox, range_tags, register
 
 ALL = [a for a in ALL_ASSETS if a is not champion_model]  # the chain up to the bundle
 ALL_CHECKS = [checks.spectra_valid, checks.predictions_beat_mean, checks.model_bundle_replays]
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +53,7 @@ def pipeline(tmp_path_factory):
     runs = {
         "spectra": dg.materialize(selection=[spectra, checks.spectra_valid], partition_key="corn", **common),
         "results": dg.materialize(
-            selection=[preprocessed, fitted_pipeline, predictions, checks.predictions_beat_mean],
+            selection=[fitted_pipeline, predictions, checks.predictions_beat_mean],
             tags=range_tags("corn", ids),
             **common,
         ),
@@ -91,40 +98,68 @@ def test_spectra_metadata_describes_the_dataset(pipeline, corn_arrays):
     assert len(md["sha256"].value) == 64
 
 
-def test_preprocessed_is_the_chain_fitted_on_calibration_and_stored_once(pipeline, corn_arrays):
-    inbox, _, _, runs = pipeline
-    arrays = runs["results"].output_for_node("preprocessed")
-    assert len(arrays) == 4
-    # SNV by hand (independent of the engine): centre and scale each spectrum
-    X = np.vstack([corn_arrays["Xcal"], corn_arrays["Xval"]])
-    snv = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)
-    snv_keys = [
-        k
-        for k in arrays
-        if _metadata(runs["results"], "preprocessed", k)["chain"].value == "StandardNormalVariate"
-    ]
-    assert len(snv_keys) == 2
-    np.testing.assert_allclose(arrays[snv_keys[0]], snv, rtol=1e-10, atol=1e-12)
-    # identical chains (SNV before PLS 2 and PLS 6) are one file on disk
-    folder = inbox.workspace / "dagster" / "preprocessed" / "corn"
-    inodes = {os.stat(folder / f"{k.split('|')[0]}.npy").st_ino for k in snv_keys}
-    assert len(inodes) == 1 and len(list((inbox.workspace / "dagster" / "_blobs").glob("*.npy"))) == 2
-
-
-def test_fitted_pipeline_and_predictions(pipeline):
-    inbox, _, _, runs = pipeline
+def test_fitted_pipeline_is_an_engine_run_tagged_with_the_dagster_run(pipeline):
+    inbox, _, ids, runs = pipeline
     results = runs["results"].output_for_node("fitted_pipeline")
-    assert all(isinstance(r, Result) for r in results.values())
+    assert len(results) == 4 and all(isinstance(r, ResultRecord) for r in results.values())
+    (engine_run,) = {r.run_id for r in results.values()}  # one engine run for the dataset's batch
+    record = Workspace(inbox.workspace).load_run(engine_run)
+    assert record.status == "completed" and record.tags["dagster_run_id"] == runs["results"].run_id
+    assert sorted(k.split("/")[1] for k in record.checkpoints) == sorted(ids)
     key = next(iter(results))
+    manifest = results[key].manifest()
     md = _metadata(runs["results"], "fitted_pipeline", key)
-    assert md["cv_score"].value == pytest.approx(results[key].cv_score)
-    assert "```mermaid" in md["runtime_dag"].value
-    tables = runs["results"].output_for_node("predictions")
-    assert set(tables) == set(results)
-    table = tables[key]
-    assert {-2, -1}.issubset(set(table["fold"].to_list()))
-    stored = read_value(inbox.workspace / "dagster" / "predictions" / "corn" / key.split("|")[0])
-    assert stored.equals(table)
+    assert md["cv_score"].value == manifest["cv_score"] and md["engine_run_id"].value == engine_run
+    # the runtime DAG is a picture: an inline PNG, then the table of its nodes
+    dag = md["runtime_dag"].value
+    assert dag.startswith(f"![runtime DAG of {manifest['config_name']}](data:image/png;base64,")
+    assert base64.b64decode(dag[dag.index(",") + 1 : dag.index(")")])[:8] == PNG
+    assert "mermaid" not in dag and "| node | kind |" in dag
+    # by reference: the Dagster side holds small JSON records, no pickle
+    stored = inbox.workspace / "dagster" / "fitted_pipeline" / "corn" / f"{results[key].config_id}.ref.json"
+    assert json.loads(stored.read_text()) == {
+        "kind": "result",
+        "run_id": engine_run,
+        "dataset": "corn",
+        "config_id": results[key].config_id,
+    }
+    assert not list((inbox.workspace / "dagster").rglob("*.pkl"))
+
+
+def test_predictions_are_the_engine_rows(pipeline):
+    inbox, _, _, runs = pipeline
+    record = next(iter(runs["results"].output_for_node("predictions").values()))
+    assert record.path == inbox.workspace / "predictions" / "corn.parquet"
+    table = record.table()
+    assert {-2, -1}.issubset(set(table["fold"].to_list())) and table.height == record.rows
+    engine = Workspace(inbox.workspace).read_predictions(
+        "corn", run_id=record.result.run_id, config_id=record.result.config_id
+    )
+    assert engine.equals(table)
+    base = inbox.workspace / "dagster" / "predictions" / "corn" / record.result.config_id
+    assert read_value(base, root=inbox.workspace) == record
+
+
+def test_workspace_summary_lists_the_dagster_run_with_the_asset_scores(pipeline, capsys):
+    """Issue 10: materialise the chain, then `nirs workspace summary` on the same workspace lists
+    the run, its results and the scores the assets hold."""
+    inbox, _, ids, runs = pipeline
+    board = runs["reports"].output_for_node("leaderboard")
+    assert main(["workspace", "summary", str(inbox.workspace), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    (listed,) = [r for r in summary["run_list"] if r["tags"].get("dagster_run_id") == runs["results"].run_id]
+    assert listed["status"] == "completed" and listed["results"] == len(ids) == 4
+    assert summary["results"] == 4 and summary["predictions"]["corn"]["configs"] == 4
+    ranked = summary["predictions"]["corn"]["ranked"]["rmse"]
+    for partition, column in (("val", "cv_score"), ("test", "test_score")):
+        scores = {e["config_id"]: e["score"] for e in ranked[partition] if e["run_id"] == listed["run_id"]}
+        assert scores == dict(zip(board["config_id"], board[column])), partition
+    best = summary["predictions"]["corn"]["best"]["rmse"]["val"]
+    assert (best["config_id"], best["score"]) == (board["config_id"][0], board["cv_score"][0])
+    assert main(["workspace", "summary", str(inbox.workspace)]) == 0
+    out = capsys.readouterr().out
+    assert f"{listed['run_id']}  completed  4 results  dagster corn" in out
+    assert f"dagster_run_id={runs['results'].run_id}" in out
 
 
 def test_leaderboard_equals_nirs_run_and_is_sorted(pipeline, tmp_path):
@@ -147,21 +182,76 @@ def test_leaderboard_equals_nirs_run_and_is_sorted(pipeline, tmp_path):
     assert "| config_id |" in md["leaderboard"].value
 
 
-def test_datasheet_and_model_bundle(pipeline):
+def test_datasheet_is_markdown_json_and_png_files(pipeline):
     inbox, _, _, runs = pipeline
     board = runs["reports"].output_for_node("leaderboard")
     sheet = runs["reports"].output_for_node("datasheet")
-    assert set(sheet) >= {"markdown", "json"} and board["config_id"][0] in sheet["markdown"]
+    assert isinstance(sheet, DatasheetRecord)
+    assert sheet.markdown_path == inbox.workspace / "datasheets" / "corn" / "datasheet.md"
+    markdown = sheet.markdown_path.read_text()
+    data = json.loads(sheet.json_path.read_text())
+    assert board["config_id"][0] in markdown and data["model"]["config_id"] == board["config_id"][0]
+    assert data["metrics"]["cv_score"] == board["cv_score"][0]
+    assert data["template"]["text"] == SMALL_TEMPLATE  # the verbatim text the config came from
+    assert sheet.plots and all(p.read_bytes()[:8] == PNG for p in sheet.plot_paths)
+    for name in sheet.plots:  # the Markdown's links resolve beside it
+        assert f"(plots/{name})" in markdown and (sheet.markdown_path.parent / "plots" / name).is_file()
+    md = _metadata(runs["reports"], "datasheet")
+    assert md["markdown"].value == str(sheet.markdown_path)
+    assert "data:image/png;base64," in md["datasheet"].value
+
+
+def test_model_bundle_embeds_the_template_its_config_came_from(pipeline):
+    inbox, instance, _, runs = pipeline
+    board = runs["reports"].output_for_node("leaderboard")
     record = runs["reports"].output_for_node("model_bundle")
     assert record.path == inbox.workspace / "bundles" / "corn.n4b.zip" and record.path.is_file()
     assert record.config_id == board["config_id"][0]
-    replayed = predict(
-        record.path,
-        inbox.data / "corn" / "Xval.csv",
-        key_file=inbox.workspace / "keys" / "signing.key",
-        values_only=True,
-    )
-    assert replayed.shape == (20, 1) and math.isfinite(float(replayed.sum()))
+    key_file = inbox.workspace / "keys" / "signing.key"
+    replayed = predict(record.path, inbox.data / "corn" / "Xval.csv", key_file=key_file, values_only=True)
+    stored = record.result.rows(fold=-1, partition="test").row(0, named=True)
+    np.testing.assert_array_equal(replayed.reshape(-1), np.asarray(stored["y_pred"]))
+    # the template file changes after the run: a new bundle of the same result keeps the old text
+    template = inbox.templates / "small.yaml"
+    template.write_text("# edited after the run\n" + SMALL_TEMPLATE.replace("[2, 6, 4]", "[2, 10, 4]"))
+    try:
+        again = dg.materialize(
+            [*ALL, *ALL_CHECKS],
+            selection=[model_bundle],
+            partition_key="corn",
+            instance=instance,
+            resources=inbox.resources,
+        )
+    finally:
+        template.write_text(SMALL_TEMPLATE)
+    bundle = open_bundle(again.output_for_node("model_bundle").path, key_file=key_file)
+    assert bundle.datasheet()["template"]["text"] == SMALL_TEMPLATE
+
+
+def test_dag_layout_puts_each_node_one_below_its_deepest_parent():
+    graph = RuntimeGraph()
+    for node_id, kind, parents in [
+        ("000_input", "input", []),
+        ("001_SNV", "transform", ["000_input"]),
+        ("002_MSC", "transform", ["000_input"]),
+        ("003_SavitzkyGolay", "transform", ["002_MSC"]),
+        ("004_concat", "concat", ["001_SNV", "003_SavitzkyGolay"]),
+        ("005_PLS", "model", ["004_concat"]),
+        ("006_output", "output", ["005_PLS"]),
+    ]:
+        graph.add(Node(node_id, kind, parents))
+    # the longest path from the input, by relaxing every edge until nothing changes
+    longest = {n.id: 0 for n in graph.nodes}
+    changed = True
+    while changed:
+        changed = False
+        for parent, child in graph.edges:
+            if longest[child] < longest[parent] + 1:
+                longest[child], changed = longest[parent] + 1, True
+    layout = dag_layout(graph)
+    assert {n: d for n, (d, _) in layout.items()} == longest
+    assert layout["001_SNV"] == (1, 0) and layout["002_MSC"] == (1, 1)
+    assert dag_plot(graph, "toy")[:8] == PNG
 
 
 def test_leaderboard_carries_the_test_statistics_and_the_domain_warning(pipeline):
@@ -169,7 +259,7 @@ def test_leaderboard_carries_the_test_statistics_and_the_domain_warning(pipeline
     board = runs["reports"].output_for_node("leaderboard")
     tables = runs["results"].output_for_node("predictions")
     for row in board.iter_rows(named=True):
-        table = next(t for k, t in tables.items() if row["config_id"] in str(k))
+        table = next(t for k, t in tables.items() if row["config_id"] in str(k)).table()
         test = table.filter((pl.col("fold") == -1) & (pl.col("partition") == "test")).row(0, named=True)
         t, p = np.asarray(test["y_true"]), np.asarray(test["y_pred"])
         e = p - t

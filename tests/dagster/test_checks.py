@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nirs_dagster import checks
-from nirs_dagster.assets import fitted_pipeline, predictions, preprocessed, spectra
+from nirs_dagster.assets import fitted_pipeline, predictions, spectra
 from nirs_dagster.io_managers import NirsIOManager
 from nirs_dagster.partitions import ConfigCatalogue
 from nirs_dagster.resources import NirsResource
@@ -84,20 +84,27 @@ def test_spectra_check_fails_on_a_corrupted_dataset_and_blocks_downstream(inbox)
     # nothing new to compute: the only request is still the one for the good spectra
     assert [r.run_key for r in results_requested(instance)] == [run.run_key]
     assert set(automation.requested().values()) == {0}
-    # a later downstream run reads the last good spectra (60 calibration samples), not the bad ones
-    later = dg.materialize(
-        [spectra.to_source_asset(), preprocessed],
-        partition_key=dg.MultiPartitionKey({"dataset": "corn", "config": ids[0]}),
-        instance=instance,
-        resources=inbox.resources,
-    )
-    assert later.success
+    # the stored spectra are still the last good ones (60 calibration samples), not the bad ones
     loaded = NirsIOManager(nirs=inbox.nirs).load_input(
         dg.build_input_context(asset_key=spectra.key, partition_key="corn", instance=instance)
     )
     assert len(np.arange(loaded.n_rows)[loaded.rows({"partition": "train"})]) == 60
-    (features,) = later.output_for_node("preprocessed").values()
-    assert features.shape[0] == 80  # 60 calibration + 20 test rows of the good corn, not 4 + 20
+    # a later results run is an engine run on the data file, which no longer holds what spectra
+    # validated: it is refused before the engine runs, so the bad data reach no result either
+    later = dg.materialize(
+        [spectra.to_source_asset(), fitted_pipeline],
+        partition_key=dg.MultiPartitionKey({"dataset": "corn", "config": ids[0]}),
+        instance=instance,
+        resources=inbox.resources,
+        raise_on_error=False,
+    )
+    assert not later.success
+    (failure,) = [e for e in later.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    assert "its content changed after spectra read it" in error.message + (
+        error.cause.message if error.cause else ""
+    )
+    assert not (inbox.workspace / "runs").is_dir() or not list((inbox.workspace / "runs").iterdir())
 
 
 def _stored_spectra(inbox):
@@ -125,7 +132,7 @@ def test_predictions_check_rejects_a_model_no_better_than_the_mean(inbox):
         ConfigCatalogue(inbox.nirs.dagster_path()).register(inbox.templates / "dummy.yaml").config_ids
     )
     instance.add_dynamic_partitions("config", dummy)
-    assets = [spectra, preprocessed, fitted_pipeline, predictions, checks.predictions_beat_mean]
+    assets = [spectra, fitted_pipeline, predictions, checks.predictions_beat_mean]
     dg.materialize(assets[:1], partition_key="corn", instance=instance, resources=inbox.resources)
     run = dg.materialize(
         assets,
@@ -160,7 +167,7 @@ def test_predictions_check_rejects_a_model_no_better_than_the_mean(inbox):
         load(dummy_key)
     assert "not read, its blocking check predictions_beat_mean failed: cv" in refused.value.description
     good_key = str(dg.MultiPartitionKey({"dataset": "corn", "config": good[0]}))
-    assert load(good_key).height > 0
+    assert load(good_key).table().height > 0
 
 
 def test_passed_predictions_checks_let_automation_request_the_reports(inbox):
@@ -172,7 +179,6 @@ def test_passed_predictions_checks_let_automation_request_the_reports(inbox):
     common = {
         "assets": [
             spectra,
-            preprocessed,
             fitted_pipeline,
             predictions,
             checks.spectra_valid,
@@ -185,7 +191,7 @@ def test_passed_predictions_checks_let_automation_request_the_reports(inbox):
     assert automation.requested()["leaderboard"] == 0  # no predictions yet
     (run,) = results_requested(instance)
     results = dg.materialize(
-        selection=[preprocessed, fitted_pipeline, predictions, checks.predictions_beat_mean],
+        selection=[fitted_pipeline, predictions, checks.predictions_beat_mean],
         tags=run.tags,
         **common,
     )
@@ -199,4 +205,64 @@ def test_passed_predictions_checks_let_automation_request_the_reports(inbox):
         "datasheet": 1,
         "model_bundle": 1,
     }
-    assert requested["preprocessed"] == 0  # the results sensor's, not automation's
+    assert requested["fitted_pipeline"] == 0  # the results sensor's, not automation's
+
+
+def _edit_ycal(inbox) -> str:
+    ycal = inbox.data / "corn" / "Ycal.csv"
+    lines = ycal.read_text().splitlines()
+    lines[1] = str(float(lines[1]) + 1.0)  # a corrected reference value, written after spectra ran
+    ycal.write_text("\n".join(lines) + "\n")
+    return "(its size or its first or last 64 KiB differ)"
+
+
+def _edit_xcal_middle(inbox) -> str:
+    xcal = inbox.data / "corn" / "Xcal.csv"
+    data = bytearray(xcal.read_bytes())
+    middle = len(data) // 2
+    at = next(i for i in range(middle, len(data)) if chr(data[i]).isdigit() and data[i] != ord("9"))
+    data[at] += 1  # one digit in the middle of a 380 kB file: same size, same first and last 64 KiB
+    xcal.write_bytes(bytes(data))
+    return "(sha256 "
+
+
+@pytest.mark.parametrize("edit", [_edit_ycal, _edit_xcal_middle])
+def test_results_refuse_a_dataset_that_changed_after_spectra_read_it(edit, inbox):
+    instance = dg.DagsterInstance.ephemeral()
+    ids = register(inbox, instance, ["corn"])
+    common = {
+        "assets": [spectra, fitted_pipeline, predictions],
+        "instance": instance,
+        "resources": inbox.resources,
+    }
+    assert dg.materialize(selection=[spectra], partition_key="corn", **common).success
+    detail = edit(inbox)
+    run = dg.materialize(
+        selection=[fitted_pipeline], tags=range_tags("corn", ids), raise_on_error=False, **common
+    )
+    assert not run.success
+    (failure,) = [e for e in run.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    error = failure.step_failure_data.error
+    message = error.message + (error.cause.message if error.cause else "")
+    assert "its content changed after spectra read it " + detail in message
+
+
+def test_a_config_that_fails_in_the_engine_fails_the_results_run_and_names_it(inbox):
+    (inbox.templates / "too_big.yaml").write_text(
+        "name: too_big\npipeline:\n  - split: {class: sklearn.model_selection.KFold, params: {n_splits: 3}}\n"
+        "  - model: {class: PLS, params: {n_components: 70}}\n"  # corn has 40 rows per fold fit
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    good = register(inbox, instance, ["corn"])
+    (bad,) = ConfigCatalogue(inbox.nirs.dagster_path()).register(inbox.templates / "too_big.yaml").config_ids
+    instance.add_dynamic_partitions("config", [bad])
+    common = {"assets": [spectra, fitted_pipeline], "instance": instance, "resources": inbox.resources}
+    assert dg.materialize(selection=[spectra], partition_key="corn", **common).success
+    run = dg.materialize(
+        selection=[fitted_pipeline], tags=range_tags("corn", [*good, bad]), raise_on_error=False, **common
+    )
+    assert not run.success
+    (failure,) = [e for e in run.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    message = error.message + (error.cause.message if error.cause else "")
+    assert "corn: 1 of 5 configs failed in engine run" in message and "n_components=70" in message

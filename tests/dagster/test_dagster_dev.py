@@ -24,6 +24,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from nirs_core.store.workspace import Workspace
+
 from .conftest import make_inbox
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,6 +138,10 @@ def test_dagster_dev_materialises_the_leaderboard_with_no_other_action(tmp_path,
         finally:
             _stop(dev)
     assert materialised[0]["partition"] == "corn"
+
+    # one record: the results run was an engine run in the workspace, tagged with its Dagster run
+    engine_runs = [r for r in Workspace(inbox.workspace).runs() if "dagster_run_id" in r.tags]
+    assert [r.status for r in engine_runs] == ["completed"] and len(engine_runs[0].checkpoints) == 4
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)

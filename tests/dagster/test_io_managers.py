@@ -1,8 +1,10 @@
-"""NirsIOManager: every value type round-trips, batch outputs write one file per partition,
-identical arrays are stored once, writes are atomic and a format change leaves no stale copy."""
+"""NirsIOManager: every value type round-trips (records by reference), batch outputs write one
+file per partition, identical arrays are stored once, writes are atomic and a format change
+leaves no stale copy; the catalogue keeps every registered template version."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import dagster as dg
@@ -11,8 +13,16 @@ import polars as pl
 import pytest
 
 from nirs_core.data import SpectroDataset
+from nirs_core.errors import ConfigError, DataError
 from nirs_dagster.io_managers import NirsIOManager, read_value, write_value
-from nirs_dagster.partitions import dataset_partitions, result_partitions
+from nirs_dagster.partitions import ConfigCatalogue, dataset_partitions, result_partitions
+from nirs_dagster.records import (
+    BundleRecord,
+    DatasheetRecord,
+    PredictionsRecord,
+    ResultRecord,
+    prediction_tables,
+)
 from nirs_dagster.resources import NirsResource
 
 
@@ -173,3 +183,66 @@ def test_a_value_marked_unusable_is_not_read_until_rewritten(manager, tmp_path):
     assert list(manager.load_input(lenient)) == ["corn"]
     manager.handle_output(out("wheat"), pl.DataFrame({"p": ["new"]}))
     assert manager.load_input(one("wheat"))["p"].to_list() == ["new"]
+
+
+def test_records_are_stored_by_reference_and_bound_to_the_workspace_they_are_read_from(tmp_path):
+    result = ResultRecord(tmp_path / "ws", "20261203-101010-abcdef", "corn", "0123abcd")
+    values = [
+        result,
+        PredictionsRecord(result, 18),
+        DatasheetRecord(tmp_path / "ws", "datasheets/corn", result, ("mean_spectrum.png",)),
+        BundleRecord(tmp_path / "ws", "bundles/corn.n4b.zip", result),
+    ]
+    for i, value in enumerate(values):
+        path = write_value(value, tmp_path / "asset" / str(i), blobs=tmp_path / "_blobs")
+        assert path.name == f"{i}.ref.json"
+        assert str(tmp_path) not in path.read_text()  # ids and paths relative to the workspace
+        assert read_value(tmp_path / "asset" / str(i), root=tmp_path / "ws") == value
+        moved = read_value(tmp_path / "asset" / str(i), root=tmp_path / "elsewhere")
+        assert moved != value and type(moved) is type(value)
+    with pytest.raises(DataError, match=r"0\.ref\.json: a record names files of an engine workspace"):
+        read_value(tmp_path / "asset" / "0")
+
+
+def test_malformed_records_are_refused(tmp_path):
+    (tmp_path / "bad.ref.json").write_text(json.dumps({"kind": "result", "run_id": "r"}))
+    with pytest.raises(DataError, match=r"bad\.ref\.json: malformed result record \(KeyError: 'dataset'\)"):
+        read_value(tmp_path / "bad", root=tmp_path)
+    (tmp_path / "odd.ref.json").write_text(json.dumps({"kind": "teapot"}))
+    with pytest.raises(DataError, match=r"odd\.ref\.json: unknown record kind 'teapot'"):
+        read_value(tmp_path / "odd", root=tmp_path)
+
+
+def test_records_check_the_rows_they_name(tmp_path):
+    from nirs_core.store.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    row = {"run_id": "r1", "dataset": "corn", "config_id": "c1", "config_name": "c1", "model": "PLS",
+           "fold": -2, "partition": "val", "metric": "rmse", "sample": [0, 1], "y_true": [1.0, 2.0],
+           "y_pred": [1.5, 2.5], "rmse": 0.5}  # fmt: skip
+    ws.append_predictions("corn", [row])
+    result = ResultRecord(ws.root, "r1", "corn", "c1")
+    assert PredictionsRecord(result, 1).table().height == 1
+    with pytest.raises(DataError, match=r"corn\.parquet: 1 rows of run r1 config c1; expected 3"):
+        PredictionsRecord(result, 3).table()
+    assert prediction_tables({"k": PredictionsRecord(result, 1)})["k"].equals(
+        PredictionsRecord(result, 1).table()
+    )
+    with pytest.raises(DataError, match=r"corn\.parquet: 1 rows of run r1 config c1; expected 2"):
+        prediction_tables({"k": PredictionsRecord(result, 2)})
+    with pytest.raises(DataError, match=r"corn/c1 of run r1: expected one refit row on train .*; got 0"):
+        BundleRecord(ws.root, "bundles/corn.n4b.zip", result).train_rows  # noqa: B018
+
+
+def test_the_catalogue_knows_the_versions_it_registered(tmp_path):
+    template = tmp_path / "t.yaml"
+    template.write_text("name: t\npipeline:\n  - SNV\n  - model: {class: PLS, params: {n_components: 2}}\n")
+    catalogue = ConfigCatalogue(tmp_path / "dagster")
+    first = catalogue.register(template)
+    template.write_text(template.read_text().replace("n_components: 2", "n_components: 3"))
+    second = catalogue.register(template)
+    assert catalogue.registered(first.sha256) == first.config_ids != second.config_ids
+    assert "n_components: 2" in catalogue.template_of(first.config_ids[0]).text
+    assert catalogue.template_of(first.config_ids[0]).path == template
+    with pytest.raises(ConfigError, match=r"config catalogue: no template version 000000000000… registered"):
+        catalogue.registered("0" * 64)

@@ -15,7 +15,6 @@ from nirs_dagster.assets import (
     leaderboard,
     model_bundle,
     predictions,
-    preprocessed,
     spectra,
 )
 from nirs_dagster.partitions import ConfigCatalogue
@@ -53,7 +52,7 @@ def _train(inbox, template: str) -> tuple[dg.DagsterInstance, dict]:
     common = {"assets": [*ASSETS, *CHECKS], "instance": instance, "resources": inbox.resources}
     assert dg.materialize(selection=[spectra], partition_key="corn", **common).success
     assert dg.materialize(
-        selection=[preprocessed, fitted_pipeline, predictions], tags=range_tags("corn", ids), **common
+        selection=[fitted_pipeline, predictions], tags=range_tags("corn", ids), **common
     ).success
     return instance, common
 

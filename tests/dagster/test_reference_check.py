@@ -21,7 +21,6 @@ from nirs_dagster.assets import (
     leaderboard,
     model_bundle,
     predictions,
-    preprocessed,
     spectra,
 )
 from nirs_dagster.definitions import build_defs
@@ -66,7 +65,7 @@ def trained(tmp_path_factory):
     }
     assert dg.materialize(selection=[spectra], partition_key="corn", **common).success
     assert dg.materialize(
-        selection=[preprocessed, fitted_pipeline, predictions], tags=range_tags("corn", ids), **common
+        selection=[fitted_pipeline, predictions], tags=range_tags("corn", ids), **common
     ).success
     assert dg.materialize(
         selection=[leaderboard, datasheet, model_bundle], partition_key="corn", **common

@@ -84,15 +84,15 @@ def test_a_failed_engine_step_is_retried_and_gives_the_same_scores(inbox, monkey
     """The first engine call dies (as a killed process or a lost worker would); the step's
     RetryPolicy runs it again in the same run, which succeeds with the engine's scores."""
     calls = {"n": 0}
-    real = NirsResource.execute_configs
+    real = NirsResource.run_engine
 
-    def dies_once(self, configs, dataset, *, run_id):
+    def dies_once(self, **kwargs):
         calls["n"] += 1
         if calls["n"] == 1:
             raise ConnectionError("worker lost (simulated)")
-        return real(self, configs, dataset, run_id=run_id)
+        return real(self, **kwargs)
 
-    monkeypatch.setattr(NirsResource, "execute_configs", dies_once)
+    monkeypatch.setattr(NirsResource, "run_engine", dies_once)
     instance = dg.DagsterInstance.ephemeral()
     register(inbox, instance, ["corn"])
     got = chain.materialise_chain(instance, inbox.resources, expect_runs=1)
