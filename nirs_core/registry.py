@@ -205,9 +205,33 @@ def _import_path(module_name: str, attr: str, name: str) -> Any:
 def _is_estimator_class(obj: Any) -> bool:
     if not isinstance(obj, type):
         return False
-    from sklearn.base import BaseEstimator  # scikit-learn is imported already: obj comes from it
+    from nirs_core.estimator import BaseEstimator, sklearn_in_use
 
-    return issubclass(obj, BaseEstimator) or (hasattr(obj, "split") and hasattr(obj, "get_n_splits"))
+    if issubclass(obj, BaseEstimator) or (hasattr(obj, "split") and hasattr(obj, "get_n_splits")):
+        return True
+    if not sklearn_in_use():
+        return False  # a scikit-learn class can exist only once scikit-learn is imported
+    from sklearn.base import BaseEstimator as SkBaseEstimator
+
+    return issubclass(obj, SkBaseEstimator)
+
+
+# scikit-learn class paths that resolve to the project's own classes with provably the same
+# numbers (each module says why), so that naming them does not import scikit-learn (~1.2 s).
+# The classes keep the scikit-learn path as their identity (``_sklearn_path``). Imported by
+# name: this module sits below the operators in the layers.
+STAND_INS = {
+    "sklearn.model_selection.KFold": "nirs_core.splitters.sklearn_splits:KFold",
+    "sklearn.model_selection._split.KFold": "nirs_core.splitters.sklearn_splits:KFold",
+    "sklearn.cross_decomposition.PLSRegression": "nirs_core.models.sklearn_pls:PLSRegression",
+    "sklearn.cross_decomposition._pls.PLSRegression": "nirs_core.models.sklearn_pls:PLSRegression",
+}
+
+
+def stand_in(path: str) -> type:
+    """The project's class that runs the scikit-learn class ``path`` (a key of ``STAND_INS``)."""
+    module_name, _, attr = STAND_INS[path].partition(":")
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def resolve(name: str) -> type:
@@ -224,6 +248,8 @@ def resolve(name: str) -> type:
         name = nirs4all_alias(name, {})[0]  # mapped as a string: nirs4all is never imported
     if name in _REGISTRY:
         return _REGISTRY[name]
+    if name in STAND_INS:
+        return stand_in(name)
     module_name, attr = _split_path(name)
     if not module_name:
         _load_all()

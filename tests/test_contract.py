@@ -18,9 +18,10 @@ import sys
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.base import clone, is_classifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from nirs_core.estimator import BaseEstimator
 from nirs_core.operators import available
 
 

@@ -7,12 +7,16 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
-from sklearn.exceptions import DataConversionWarning
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.models._kernels as _kernels
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.estimator import (
+    BaseEstimator,
+    RegressorMixin,
+    TransformerMixin,
+    check_is_fitted,
+    validate_data,
+)
 from nirs_core.registry import register
 
 __all__ = ["OrthogonalPLS"]
@@ -66,6 +70,8 @@ class OrthogonalPLS(RegressorMixin, TransformerMixin, BaseEstimator):
                     f"{type(self).__name__}: expects one target; got y with {y.shape[1]} columns "
                     "(fit one model per target)."
                 )
+            from sklearn.exceptions import DataConversionWarning  # lazily: only on this path
+
             warnings.warn(
                 "A column-vector y was passed when a 1d array was expected; "
                 f"{type(self).__name__} uses it as 1-D.",

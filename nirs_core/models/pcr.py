@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 
 import nirs_core.models._kernels as _kernels
+from nirs_core.estimator import BaseEstimator, MultiOutputMixin, RegressorMixin
 from nirs_core.models.pls import CoefficientPathMixin, check_n_components, validate_xy
 from nirs_core.registry import register
 

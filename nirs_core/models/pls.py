@@ -6,11 +6,16 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.models._kernels as _kernels
 from nirs_core.errors import ConfigError
+from nirs_core.estimator import (
+    BaseEstimator,
+    MultiOutputMixin,
+    RegressorMixin,
+    check_is_fitted,
+    validate_data,
+)
 from nirs_core.registry import register
 
 __all__ = ["CoefficientPathMixin", "PLSRegression"]

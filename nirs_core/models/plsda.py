@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.models._kernels as _kernels
 from nirs_core.errors import DataError
+from nirs_core.estimator import (
+    BaseEstimator,
+    ClassifierMixin,
+    check_classification_targets,
+    check_is_fitted,
+    validate_data,
+)
 from nirs_core.models.pls import check_n_components
 from nirs_core.registry import register
 

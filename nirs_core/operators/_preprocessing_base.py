@@ -8,11 +8,10 @@ import numbers
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 import nirs_core.operators._kernels as _kernels
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.estimator import BaseEstimator, TransformerMixin, check_array, check_is_fitted, validate_data
 
 __all__: list[str] = []
 

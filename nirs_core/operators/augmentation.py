@@ -17,12 +17,17 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.operators._augment_kernels as _ak
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.estimator import (
+    BaseEstimator,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    check_is_fitted,
+    check_random_state,
+    validate_data,
+)
 from nirs_core.registry import register
 
 __all__ = [

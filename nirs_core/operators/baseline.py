@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sklearn.base import OneToOneFeatureMixin
-
+from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import AxisTransformer, KernelTransformer, check_int, check_real
 from nirs_core.registry import register
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sklearn.base import OneToOneFeatureMixin
-
 import nirs_core.operators._kernels as _kernels
+from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import KernelTransformer, check_real
 from nirs_core.registry import register
 

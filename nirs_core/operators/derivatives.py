@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import warnings
 
-from sklearn.base import OneToOneFeatureMixin
-
 import nirs_core.operators._kernels as _kernels
 from nirs_core.errors import ConfigError
+from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import KernelTransformer, check_int, check_option, check_real
 from nirs_core.registry import register
 

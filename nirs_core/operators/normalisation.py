@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sklearn.base import OneToOneFeatureMixin
-
+from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import KernelTransformer, check_option
 from nirs_core.registry import register
 

@@ -13,12 +13,10 @@ from numbers import Integral, Real
 
 import numpy as np
 import polars as pl
-from scipy import stats
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.operators._outlier_kernels as _ok
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.estimator import BaseEstimator, TransformerMixin, check_is_fitted, validate_data
 from nirs_core.registry import register
 
 __all__ = ["PCAOutlierDetector", "PLSOutlierDetector", "hotelling_t2_limit", "q_limit"]
@@ -31,8 +29,10 @@ _CRITERIA = ("either", "both", "t2", "q")
 def hotelling_t2_limit(n_samples: int, n_components: int, confidence: float) -> float:
     """Upper limit of T² at ``confidence`` for a model of ``n_components`` on ``n_samples``
     rows: ``k (n - 1) / (n - k) · F_conf(k, n - k)`` (Jackson 1991; PLS_Toolbox's ``tsqlim``)."""
+    from nirs_core.validation import f_ppf  # scipy.stats' bits, without its import
+
     n, k = n_samples, n_components
-    return float(k * (n - 1) / (n - k) * stats.f.ppf(confidence, k, n - k))
+    return float(k * (n - 1) / (n - k) * f_ppf(confidence, k, n - k))
 
 
 def q_limit(
@@ -45,18 +45,20 @@ def q_limit(
     ``h0 = 1 - 2θ1θ3 / (3θ2²) > 0``. Without residual variance (the model spans X) no Q test
     applies: the limit is ``inf``.
     """
+    from nirs_core.validation import chi2_ppf, norm_ppf  # scipy.stats' bits, without its import
+
     t1, t2, t3 = theta
     if t1 <= 0.0 or t2 <= 0.0:
         return float("inf")
     if method == "box":
-        return float(t2 / t1 * stats.chi2.ppf(confidence, t1 * t1 / t2))
+        return float(t2 / t1 * chi2_ppf(confidence, t1 * t1 / t2))
     h0 = 1.0 - 2.0 * t1 * t3 / (3.0 * t2 * t2)
     if h0 <= 0.0:
         raise DataError(
             f"{owner}: the Jackson–Mudholkar Q limit needs h0 = 1 - 2θ1θ3/(3θ2²) > 0; got h0={h0:.4g} for these "
             "residual eigenvalues. Use q_method='box'."
         )
-    c = stats.norm.ppf(confidence)
+    c = norm_ppf(confidence)
     inner = c * np.sqrt(2.0 * t2 * h0 * h0) / t1 + 1.0 + t2 * h0 * (h0 - 1.0) / (t1 * t1)
     return float(t1 * inner ** (1.0 / h0))
 

@@ -11,10 +11,10 @@ import warnings
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import OneToOneFeatureMixin
 
 import nirs_core.operators._kernels as _kernels
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import (
     AxisTransformer,
     KernelTransformer,

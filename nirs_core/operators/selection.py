@@ -12,13 +12,16 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.model_selection import check_cv
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.operators._selection_kernels as _sk
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.estimator import (
+    BaseEstimator,
+    TransformerMixin,
+    check_is_fitted,
+    check_random_state,
+    validate_data,
+)
 from nirs_core.registry import register
 
 __all__ = ["CARS", "IntervalPLS", "VIPSelector"]
@@ -90,6 +93,8 @@ class _CrossValidatedSelector(_ColumnSelector):
                 )
         elif isinstance(cv, (str, bool)) or not hasattr(cv, "split"):
             raise ConfigError(f"{owner}: cv must be a fold count or a scikit-learn splitter; got {cv!r}.")
+        from sklearn.model_selection import check_cv  # lazily: a fold count or splitter, its rules
+
         splitter = check_cv(cv)
         y_split = Y[:, 0] if Y.shape[1] == 1 else Y
         return [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(X, y_split)]

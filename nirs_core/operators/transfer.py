@@ -17,11 +17,10 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 import nirs_core.operators._transfer_kernels as _tk
 from nirs_core.errors import ConfigError
+from nirs_core.estimator import BaseEstimator, TransformerMixin, check_is_fitted, validate_data
 from nirs_core.registry import register
 
 __all__ = ["DirectStandardization", "PiecewiseDirectStandardization"]

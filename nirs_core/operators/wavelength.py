@@ -5,9 +5,9 @@ descending axes, and record ``wavelengths_out_``."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.estimator import check_is_fitted
 from nirs_core.operators._preprocessing_base import AxisTransformer, check_real, format_wavelength
 from nirs_core.registry import register
 

@@ -153,7 +153,8 @@ def _sweep_signature(cfg: PipelineConfig) -> str | None:
     try:
         cls = resolve_class(op["class"])
         # scikit-learn's by name: resolving it would import sklearn.cross_decomposition
-        if cls is not resolve_class(_PLS) and f"{cls.__module__}.{cls.__name__}" not in _SK_PLS_PATHS:
+        path = cls.__dict__.get("_sklearn_path") or f"{cls.__module__}.{cls.__name__}"  # a stand-in: its path
+        if cls is not resolve_class(_PLS) and path not in _SK_PLS_PATHS:
             return None
     except ConfigError:
         return None

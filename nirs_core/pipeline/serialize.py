@@ -132,6 +132,9 @@ def public_path(obj: Any) -> str:
 
 @functools.cache
 def _public_path(obj: Any) -> str:
+    declared = getattr(obj, "__dict__", {}).get("_sklearn_path")
+    if isinstance(declared, str):
+        return declared  # a stand-in for a scikit-learn class (nirs_core.registry.STAND_INS) keeps its path
     module_name = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
     if not module_name or not qualname or "<" in qualname:

@@ -30,6 +30,8 @@ _KERNELS = "nirs_core.operators._linear_kernels"
 
 def _is(est: Any, module: str, name: str) -> bool:
     cls = type(est)
+    if cls.__dict__.get("_sklearn_path") == f"{module}.{name}":
+        return True  # the project's stand-in for that class (nirs_core.registry.STAND_INS)
     return cls.__name__ == name and cls.__module__.startswith(module)
 
 
@@ -39,15 +41,13 @@ def fast_model(est: Any, n_samples: int, n_features: int, y: np.ndarray) -> Any:
     the training rows allow, else ``est`` itself."""
     if not _is(est, "sklearn.cross_decomposition", "PLSRegression"):
         return est
-    one_target = y.ndim == 1 or y.shape[1] == 1
-    a = est.n_components
-    if not one_target or isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-        return est
-    if not 1 <= a <= min(n_samples - 1, n_features):
+    from nirs_core.models.sklearn_pls import same_as_kernel_pls
+
+    if not same_as_kernel_pls(est.n_components, n_samples, n_features, y):
         return est
     from nirs_core.models.pls import PLSRegression
 
-    return PLSRegression(n_components=int(a), scale=bool(est.scale))
+    return PLSRegression(n_components=int(est.n_components), scale=bool(est.scale))
 
 
 def replay_spec(est: Any) -> tuple[str, dict[str, Any]] | None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils import check_random_state
 
 import nirs_core.splitters._kernels as _kernels
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.estimator import BaseCrossValidator, check_random_state
 from nirs_core.registry import register
 
 __all__ = ["GroupKFoldSplit"]

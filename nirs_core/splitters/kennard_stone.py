@@ -7,11 +7,10 @@ from abc import abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils import check_array
 
 import nirs_core.splitters._kernels as _kernels
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.estimator import BaseCrossValidator, check_array
 from nirs_core.registry import register
 
 __all__ = ["KennardStoneSplit"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import check_array
 
 import nirs_core.splitters._kernels as _kernels
 from nirs_core.errors import DataError
+from nirs_core.estimator import check_array
 from nirs_core.registry import register
 from nirs_core.splitters.kennard_stone import _SampleSelectionSplit
 

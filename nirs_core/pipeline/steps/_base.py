@@ -13,9 +13,9 @@ from typing import Any
 
 import cloudpickle
 import numpy as np
-from sklearn.utils import get_tags
 
 from nirs_core.errors import ConfigError
+from nirs_core.estimator import get_tags
 from nirs_core.graph.runtime import Node, state_to_bytes
 from nirs_core.pipeline import sklearn_fast
 from nirs_core.pipeline.cache import PreprocessingCache, processing_key

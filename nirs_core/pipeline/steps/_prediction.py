@@ -10,9 +10,9 @@ from typing import Any
 
 import cloudpickle
 import numpy as np
-from sklearn.base import is_classifier
 
 from nirs_core.errors import ConfigError
+from nirs_core.estimator import is_classifier
 from nirs_core.graph.runtime import state_to_bytes
 from nirs_core.pipeline import sklearn_fast
 from nirs_core.pipeline.steps._base import (

@@ -7,9 +7,9 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
 
 from nirs_core.errors import ConfigError
+from nirs_core.estimator import clone
 from nirs_core.pipeline import sklearn_fast
 from nirs_core.pipeline.keywords import Context
 from nirs_core.pipeline.steps._base import (

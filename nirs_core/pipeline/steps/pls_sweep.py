@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
 
+from nirs_core.estimator import clone
 from nirs_core.graph.runtime import state_to_bytes
 from nirs_core.pipeline.steps._base import (
     Block,
