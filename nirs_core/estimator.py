@@ -34,8 +34,10 @@ scikit-learn's conversion, warning or error, and the contract suite
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import sys
+import types
 from collections import defaultdict
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -248,8 +250,99 @@ class BaseEstimator:
         )
 
 
+_OUTPUTS = ("default", "pandas", "polars")
+
+
+def _transform_output(est: Any) -> str:
+    """The container ``transform`` returns: ``set_output``'s, else scikit-learn's global
+    ``transform_output`` (only if scikit-learn is imported: nobody can have set it otherwise)."""
+    config = getattr(est, "_sklearn_output_config", {}).get("transform")
+    if config is None:
+        config = "default"
+        if sklearn_in_use():
+            import sklearn
+
+            config = sklearn.get_config()["transform_output"]
+    if config not in _OUTPUTS:
+        raise ValueError(f"output config must be in {sorted(_OUTPUTS)}, got {config}")
+    return config
+
+
+def _container(data: Any, original: Any, est: Any, config: str) -> Any:
+    """``data`` as a pandas or polars DataFrame named by ``get_feature_names_out``, with the
+    index of a pandas input (scikit-learn's ``set_output`` containers)."""
+    try:
+        names = est.get_feature_names_out()
+    except Exception:  # as scikit-learn: a transformer that cannot name its outputs gets none
+        names = None
+    columns = None if names is None else [str(n) for n in names]
+    if config == "polars":
+        import polars as pl
+
+        if isinstance(data, pl.DataFrame):
+            return data if columns is None else data.rename(dict(zip(data.columns, columns, strict=True)))
+        return pl.DataFrame(data, schema=columns, orient="row")
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        index = data.index
+    else:
+        index = original.index if isinstance(original, pd.DataFrame) else None
+    frame = pd.DataFrame(data, index=index, copy=True)
+    if columns is not None:
+        frame.columns = columns
+    return frame
+
+
+def _wrap_output(method: Any) -> Any:
+    """``method`` (a ``transform`` or ``fit_transform``) returning the ``set_output`` container;
+    unchanged output (the same object) in the default configuration."""
+    if getattr(method, "_nirs_output_wrapped", False):
+        return method
+
+    @functools.wraps(method)
+    def wrapped(self, X, *args, **kwargs):
+        out = method(self, X, *args, **kwargs)
+        if not hasattr(self, "get_feature_names_out"):
+            return out
+        config = _transform_output(self)
+        if config == "default":
+            return out
+        if isinstance(out, tuple):  # cross decomposition: only the X part
+            return (_container(out[0], X, self, config), *out[1:])
+        return _container(out, X, self, config)
+
+    wrapped._nirs_output_wrapped = True
+    return wrapped
+
+
+class _AvailableWithNames:
+    """A method that exists only on instances with ``get_feature_names_out`` (scikit-learn's
+    ``set_output`` is ``available_if`` the same condition)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self.fn
+        if not hasattr(obj, "get_feature_names_out"):
+            raise AttributeError(f"This {type(obj).__name__!r} has no attribute {self.fn.__name__!r}")
+        return types.MethodType(self.fn, obj)
+
+
 class TransformerMixin:
-    """``fit_transform`` and the transformer tags, as ``sklearn.base.TransformerMixin``."""
+    """``fit_transform``, ``set_output`` and the transformer tags, as
+    ``sklearn.base.TransformerMixin``: ``transform`` and ``fit_transform`` of every subclass
+    return a pandas or polars DataFrame when ``set_output`` (or scikit-learn's global
+    configuration) asks for one and the transformer names its outputs."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("transform", "fit_transform"):
+            if name in cls.__dict__:
+                setattr(cls, name, _wrap_output(cls.__dict__[name]))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -261,6 +354,20 @@ class TransformerMixin:
         if y is None:
             return self.fit(X, **fit_params).transform(X)
         return self.fit(X, y, **fit_params).transform(X)
+
+    @_AvailableWithNames
+    def set_output(self, *, transform=None):
+        """Set the container of ``transform``'s output: ``"default"`` (numpy), ``"pandas"``,
+        ``"polars"``, or None (unchanged). Returns ``self``."""
+        if transform is None:
+            return self
+        if not hasattr(self, "_sklearn_output_config"):
+            self._sklearn_output_config = {}
+        self._sklearn_output_config["transform"] = transform
+        return self
+
+
+TransformerMixin.fit_transform = _wrap_output(TransformerMixin.fit_transform)
 
 
 class RegressorMixin:

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import importlib
+import importlib.util
 import os
 import pkgutil
 import re
@@ -93,6 +95,33 @@ def _load_all() -> None:
         package = importlib.import_module(package_name)
         for sub in public_submodules(package_name, list(package.__path__)):
             importlib.import_module(f"{package_name}.{sub}")
+
+
+_DECORATED = re.compile(r"^@register\(([^)]*)\)\s*\n(?:@.*\n)*class\s+(\w+)", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
+
+
+@functools.cache
+def _name_index() -> dict[str, str]:
+    """Short and class names mapped to the module that registers them, read from the source
+    of the operator packages (``@register(...)`` above ``class Name``) without importing them:
+    resolving ``SNV`` then imports one module instead of every operator module (their import
+    is a good part of a small run's start-up). Only a hint: :func:`resolve` checks the name is
+    registered after importing the module, and loads everything otherwise."""
+    index: dict[str, str] = {}
+    for package_name in _PACKAGES:
+        spec = importlib.util.find_spec(package_name)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            for sub in public_submodules(package_name, [folder]):
+                source = os.path.join(folder, f"{sub}.py")
+                if not os.path.isfile(source):
+                    continue
+                with open(source, encoding="utf-8") as handle:
+                    text = handle.read()
+                for match in _DECORATED.finditer(text):
+                    for key in (match.group(2), *_QUOTED.findall(match.group(1))):
+                        index.setdefault(key, f"{package_name}.{sub}")
+    return index
 
 
 def available() -> Mapping[str, type]:
@@ -221,10 +250,10 @@ def _is_estimator_class(obj: Any) -> bool:
 # The classes keep the scikit-learn path as their identity (``_sklearn_path``). Imported by
 # name: this module sits below the operators in the layers.
 STAND_INS = {
-    "sklearn.model_selection.KFold": "nirs_core.splitters.sklearn_splits:KFold",
-    "sklearn.model_selection._split.KFold": "nirs_core.splitters.sklearn_splits:KFold",
-    "sklearn.cross_decomposition.PLSRegression": "nirs_core.models.sklearn_pls:PLSRegression",
-    "sklearn.cross_decomposition._pls.PLSRegression": "nirs_core.models.sklearn_pls:PLSRegression",
+    "sklearn.model_selection.KFold": "nirs_core.splitters._sklearn_splits:KFold",
+    "sklearn.model_selection._split.KFold": "nirs_core.splitters._sklearn_splits:KFold",
+    "sklearn.cross_decomposition.PLSRegression": "nirs_core.models._sklearn_pls:PLSRegression",
+    "sklearn.cross_decomposition._pls.PLSRegression": "nirs_core.models._sklearn_pls:PLSRegression",
 }
 
 
@@ -252,6 +281,11 @@ def resolve(name: str) -> type:
         return stand_in(name)
     module_name, attr = _split_path(name)
     if not module_name:
+        hinted = _name_index().get(name)
+        if hinted is not None:
+            importlib.import_module(hinted)  # the one module that registers it (a hint: checked)
+            if name in _REGISTRY:
+                return _REGISTRY[name]
         _load_all()
         if name in _REGISTRY:
             return _REGISTRY[name]
@@ -262,6 +296,11 @@ def resolve(name: str) -> type:
         raise ConfigError(f"operator registry: unknown operator {name!r}.{hint}")
     dotted = f"{module_name}.{attr}"
     if _under(module_name, ("nirs_core",)):
+        # the module named by the path registers its classes on import: the others need not load
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module_name)
+        if dotted in _REGISTRY:
+            return _REGISTRY[dotted]
         _load_all()
         if dotted in _REGISTRY:
             return _REGISTRY[dotted]

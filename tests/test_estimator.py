@@ -26,12 +26,12 @@ from sklearn.utils.validation import validate_data as sk_validate_data
 from nirs_core import estimator as est
 from nirs_core import validation
 from nirs_core.errors import ConfigError, DataError
+from nirs_core.models._sklearn_pls import PLSRegression as StandInPLS
 from nirs_core.models.pls import PLSRegression as OurPLS
-from nirs_core.models.sklearn_pls import PLSRegression as StandInPLS
 from nirs_core.operators.scatter import StandardNormalVariate
 from nirs_core.pipeline.serialize import to_canonical
 from nirs_core.registry import resolve
-from nirs_core.splitters.sklearn_splits import KFold
+from nirs_core.splitters._sklearn_splits import KFold
 
 
 def _rel(a, b):
@@ -405,3 +405,24 @@ def test_a_run_naming_a_sklearn_transformer_imports_it(tmp_path, corn_arrays):
     steps = "  - sklearn.preprocessing.StandardScaler\n  - model: {class: PLS, params: {n_components: 4}}\n"
     report = _imports_of_a_run(tmp_path, corn_arrays, _SPLIT_PATH, steps)
     assert report["sklearn"] is True
+
+
+def test_set_output_gives_scikit_learns_containers(corn_arrays):
+    import polars as pl
+    from sklearn import config_context
+    from sklearn.preprocessing import StandardScaler
+
+    X = corn_arrays["Xcal"][:, :6]
+    plain = StandardNormalVariate().fit_transform(X)
+    snv = StandardNormalVariate().set_output(transform="polars")
+    out = snv.fit_transform(X)
+    ref = StandardScaler().set_output(transform="polars").fit_transform(X)  # scikit-learn's own naming
+    assert isinstance(out, pl.DataFrame) and out.columns == ref.columns
+    np.testing.assert_array_equal(out.to_numpy(), plain)
+    with config_context(transform_output="polars"):
+        assert isinstance(StandardNormalVariate().fit(X).transform(X), pl.DataFrame)
+        assert isinstance(
+            make_pipeline(StandardNormalVariate(), StandardScaler()).fit_transform(X), pl.DataFrame
+        )
+    assert isinstance(StandardNormalVariate().fit(X).transform(X), np.ndarray)
+    assert not hasattr(OurPLS(), "set_output")  # a model names no outputs: no set_output, as scikit-learn

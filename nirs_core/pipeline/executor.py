@@ -152,7 +152,7 @@ def _sweep_signature(cfg: PipelineConfig) -> str | None:
     op = last["model"]
     try:
         cls = resolve_class(op["class"])
-        # scikit-learn's by name: resolving it would import sklearn.cross_decomposition
+        # scikit-learn's PLSRegression: its path resolves to the stand-in (nirs_core.models._sklearn_pls)
         path = cls.__dict__.get("_sklearn_path") or f"{cls.__module__}.{cls.__name__}"  # a stand-in: its path
         if cls is not resolve_class(_PLS) and path not in _SK_PLS_PATHS:
             return None

@@ -1,6 +1,8 @@
 """scikit-learn estimators on the project's kernels, where the numbers are provably the same.
 
-Two things, both keyed on the exact scikit-learn class (a subclass may change anything):
+Two things, both keyed on the exact scikit-learn class (a subclass may change anything) or
+on the project's stand-in for it (a template naming ``sklearn.cross_decomposition.PLSRegression``
+gets :class:`nirs_core.models._sklearn_pls.PLSRegression`, which imports no scikit-learn):
 
 - **Fitting**: ``sklearn.cross_decomposition.PLSRegression`` with one target is fit by the
   project's improved kernel PLS (:class:`nirs_core.models.pls.PLSRegression` with the same
@@ -41,7 +43,7 @@ def fast_model(est: Any, n_samples: int, n_features: int, y: np.ndarray) -> Any:
     the training rows allow, else ``est`` itself."""
     if not _is(est, "sklearn.cross_decomposition", "PLSRegression"):
         return est
-    from nirs_core.models.sklearn_pls import same_as_kernel_pls
+    from nirs_core.models._sklearn_pls import same_as_kernel_pls
 
     if not same_as_kernel_pls(est.n_components, n_samples, n_features, y):
         return est

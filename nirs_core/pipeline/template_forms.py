@@ -85,7 +85,7 @@ def step_role(obj: Any) -> str | None:
             instance = cls()
         except Exception:
             instance = None
-    from sklearn.utils import get_tags
+    from nirs_core.estimator import get_tags  # scikit-learn's when it is imported
 
     try:
         kind = get_tags(instance if instance is not None else cls).estimator_type

@@ -185,7 +185,7 @@ def check_steps(steps: list[Any], path: str = "steps") -> None:
 
 def _folds(groups: np.ndarray, k: int, seed: int, path: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """Inner folds over the training rows, by origin sample: (fit rows, validation rows)."""
-    from nirs_core.splitters.sklearn_splits import KFold  # scikit-learn's folds, without importing it
+    from nirs_core.splitters._sklearn_splits import KFold  # scikit-learn's folds, without importing it
 
     origins = np.unique(groups)
     if origins.size < k:

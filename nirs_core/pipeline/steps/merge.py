@@ -74,7 +74,7 @@ def _merge_features(step: dict, lanes: list[Flow], env: Env, path: str) -> list[
 def _inner_oof(lane: Flow, env: Env, path: str, n_inner: int) -> np.ndarray:
     """Out-of-fold predictions of the lane's branch for the training rows of its branch
     point: the branch's steps rerun on inner folds of the training samples (by origin)."""
-    from nirs_core.splitters.sklearn_splits import KFold  # scikit-learn's folds, without importing it
+    from nirs_core.splitters._sklearn_splits import KFold  # scikit-learn's folds, without importing it
 
     base = lane.branch_origin
     fit_rows = np.flatnonzero(base.fit)
