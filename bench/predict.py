@@ -23,6 +23,7 @@ Target (issue 5): ≤ 0.5 s cold for one spectrum.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import secrets
 import statistics
@@ -102,6 +103,17 @@ def write_csv(path: Path, axis: np.ndarray, X: np.ndarray) -> Path:
     return path
 
 
+def _target_column(path: Path) -> np.ndarray:
+    """The predicted values of ``nirs predict``'s CSV output: its first column that is not the
+    sample id (the others are the conformal interval's ``<target>_lower``/``_upper`` and the
+    applicability domain's columns)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    first = 1 if header[0].lower() in {"sample", "sample_id", "id"} else 0
+    return np.asarray([float(r[first]) for r in body], dtype=np.float64)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=REPO.parent / "shared" / "data" / "corn")
@@ -156,7 +168,7 @@ def main() -> int:
             [*nirs, "predict", str(bundle), str(many), "-o", str(tmp / "pm.csv")], args.repeats, env
         )
         rows.append(("nirs predict (this project)", ours_one, ours_many))
-        ours_pred = np.loadtxt(tmp / "p1.csv", skiprows=1, ndmin=1)
+        ours_pred = _target_column(tmp / "p1.csv")
 
         note = "nirs4all: skipped (--no-nirs4all)"
         if not args.no_nirs4all:
