@@ -2,10 +2,16 @@
 the real ``dagster-daemon`` (sensors, the queued run coordinator, run monitoring and the
 automatic re-execution loop) runs the project's definitions on a temporary ``DAGSTER_HOME``
 configured by exactly ``dagster_home/dagster.yaml``; the test SIGKILLs corn's results run worker
-while its ``fitted_pipeline`` step computes, and waits until Dagster has marked the run failed,
+while the engine run of its ``fitted_pipeline`` step computes, and waits until Dagster has marked the run failed,
 launched a retry (``dagster/parent_run_id``, ``dagster/retry_number``) and the retry succeeded.
 The retried predictions and the leaderboard then equal ``nirs_core.run`` on the same inputs, and
-the workspace holds no temporary, torn or doubly committed file.
+the workspace holds no torn or doubly committed file.
+
+A run of ``fitted_pipeline`` is an engine run in the workspace (tagged ``dagster_run_id``). The
+retry is a new engine run, not a resume of the killed one: that one stays in the workspace as
+it was left (not completed; the temporary file of a write it was making, if any, is left
+under the dead process's pid, as the engine's atomic writes promise), and every record the
+assets hold names the retry's engine run.
 
 Who does what in Dagster 1.13 with the default run launcher: the run worker is a process of the
 code server that the daemon starts; the code server checks its run processes twice a second and
@@ -13,8 +19,8 @@ reports a dead one's run failed ("terminated by signal 9"). The monitoring daemo
 launcher for the worker's health, but the default launcher does not report it
 (``supports_check_run_worker_health`` is False; Docker and Kubernetes launchers do), so here
 run monitoring only times out runs stuck in STARTING or CANCELING. The run-retries daemon
-(``EVENT_LOG_CONSUMER``) re-executes the failed run from its failure: ``preprocessed`` succeeded
-and is not run again, ``fitted_pipeline`` and ``predictions`` are.
+(``EVENT_LOG_CONSUMER``) re-executes the failed run from its failure (``fitted_pipeline`` and
+``predictions``: nothing of the run had succeeded).
 
 Everything runs as one process group, killed in a ``finally``; nothing listens on the network
 (no web server; on Linux the daemon talks to its code server over a Unix socket). Every wait has
@@ -45,6 +51,7 @@ import yaml
 
 import nirs_core
 from nirs_core.store._atomic import is_partial_name
+from nirs_core.store.workspace import Workspace
 from nirs_dagster.io_managers import read_value
 
 from .conftest import make_inbox
@@ -164,6 +171,16 @@ def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     return pid
 
 
+def _engine_run_of(root: Path, dagster_run_id: str, status: str) -> bool:
+    """Whether the workspace holds the engine run of that Dagster run, in ``status``: once it is
+    ``running``, the step is past its set-up and the engine is computing or committing results
+    (``run.yaml`` is written atomically, so it is read whole)."""
+    return any(
+        r.tags.get("dagster_run_id") == dagster_run_id and r.status.value == status
+        for r in Workspace(root).runs()
+    )
+
+
 def _kill(pid: int, group: int) -> None:
     """SIGKILL ``pid``, after checking that it belongs to the daemon's process group (a pid is
     never taken on trust: a reused one could name another process)."""
@@ -197,9 +214,10 @@ def _check_zip(path: Path) -> None:
         raise ValueError(f"member {bad} is corrupt")
 
 
-def _check_stored_files(root: Path) -> int:
-    """Every file under ``root`` is complete: no temporary file of an interrupted atomic write,
-    and every file of a known format parses; the number of files checked."""
+def _check_stored_files(root: Path, dead_pid: int) -> int:
+    """Every file under ``root`` is complete: every file of a known format parses, and the only
+    temporary files of interrupted atomic writes (``.<name>.tmp-<pid>-<hex>``) are the killed
+    process's; the number of files checked."""
     loaders = {
         ".pkl": lambda p: cloudpickle.loads(p.read_bytes()),
         ".parquet": pl.read_parquet,
@@ -210,7 +228,8 @@ def _check_stored_files(root: Path) -> int:
         ".zip": _check_zip,
     }
     partial = [p for p in root.rglob("*") if is_partial_name(p.name)]
-    assert partial == [], f"temporary files of interrupted writes left in the workspace: {partial}"
+    others = [p for p in partial if int(p.name.rsplit(".tmp-", 1)[1].split("-")[0]) != dead_pid]
+    assert others == [], f"temporary files of writes that did not end, by live processes: {others}"
     checked = 0
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         load = loaders.get(path.suffix)
@@ -224,9 +243,11 @@ def _check_stored_files(root: Path) -> int:
     return checked
 
 
-def _rows(table: pl.DataFrame) -> dict[tuple, dict]:
-    """Prediction rows by (model, fold, partition); fails if one is there twice."""
-    keys = [(r["model"], r["fold"], r["partition"]) for r in table.iter_rows(named=True)]
+def _rows(table: pl.DataFrame, *, by_config: bool = False) -> dict[tuple, dict]:
+    """Prediction rows by (model, fold, partition), with the config id first if ``by_config``;
+    fails if one is there twice."""
+    head = ("config_id",) if by_config else ()
+    keys = [tuple(r[c] for c in (*head, "model", "fold", "partition")) for r in table.iter_rows(named=True)]
     assert len(keys) == len(set(keys)), f"a prediction row is stored twice: {sorted(keys)}"
     return dict(zip(keys, table.iter_rows(named=True), strict=True))
 
@@ -262,6 +283,12 @@ def test_a_killed_run_worker_is_retried_by_dagster_with_the_engines_results(tmp_
                 f"{RESULTS_STEP} starts in corn's results run {killed}",
                 deadline,
                 lambda: _worker_pid(instance, killed),
+                every=POLL,
+            )
+            daemon.wait_for(
+                f"the engine run of {killed} is running",
+                deadline,
+                lambda: _engine_run_of(inbox.workspace, killed, "running"),
                 every=POLL,
             )
             _kill(pid, daemon.process.pid)
@@ -301,7 +328,7 @@ def test_a_killed_run_worker_is_retried_by_dagster_with_the_engines_results(tmp_
             )
             # retried from the failure: the step that had succeeded is not computed again
             again = {e.step_key for e in _events(instance, retried.run_id, dg.DagsterEventType.STEP_SUCCESS)}
-            assert RESULTS_STEP in again and "preprocessed" not in again
+            assert RESULTS_STEP in again
             retried_pid = _worker_pid(instance, retried.run_id)
             assert retried_pid is not None and retried_pid != pid
 
@@ -348,15 +375,31 @@ def test_a_killed_run_worker_is_retried_by_dagster_with_the_engines_results(tmp_
     assert len(got) == 2 * N_CONFIGS
     assert got == pytest.approx(expected, rel=1e-9)
 
-    engine = run.predictions("corn")
+    # the workspace: the killed engine run left as it was, the retry's completed, nothing twice
+    workspace = Workspace(inbox.workspace)
+    by_dagster_run = {r.tags["dagster_run_id"]: r for r in workspace.runs() if "dagster_run_id" in r.tags}
+    assert set(by_dagster_run) == {killed, retried.run_id}
+    assert by_dagster_run[killed].status.value != "completed"
+    done_engine = by_dagster_run[retried.run_id]
+    assert done_engine.status.value == "completed" and len(done_engine.checkpoints) == N_CONFIGS
+    every_row = workspace.read_predictions("corn")
+    for engine_run_id in set(every_row["run_id"]):
+        _rows(every_row.filter(pl.col("run_id") == engine_run_id), by_config=True)
+
+    # the retry's predictions, as the assets' records name them, equal the engine's own run
+    reference = run.predictions("corn")
     for config_id in {c for c, _ in expected}:
-        stored = _rows(read_value(inbox.workspace / "dagster" / "predictions" / "corn" / config_id))
-        reference = _rows(engine.filter(pl.col("config_id") == config_id))
-        assert stored.keys() == reference.keys(), config_id
+        record = read_value(
+            inbox.workspace / "dagster" / "predictions" / "corn" / config_id, root=inbox.workspace
+        )
+        assert record.result.run_id == done_engine.run_id, config_id
+        stored = _rows(record.table())
+        ref_rows = _rows(reference.filter(pl.col("config_id") == config_id))
+        assert stored.keys() == ref_rows.keys(), config_id
         for key, row in stored.items():
-            ref = reference[key]
+            ref = ref_rows[key]
             assert row["sample"] == ref["sample"], (config_id, key)
             np.testing.assert_allclose(row["y_true"], ref["y_true"], rtol=1e-9, err_msg=f"{config_id} {key}")
             np.testing.assert_allclose(row["y_pred"], ref["y_pred"], rtol=1e-9, err_msg=f"{config_id} {key}")
 
-    assert _check_stored_files(inbox.workspace) > 0
+    assert _check_stored_files(inbox.workspace, dead_pid=pid) > 0
