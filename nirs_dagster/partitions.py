@@ -10,7 +10,8 @@ The configs behind the keys are kept in a catalogue, ``<workspace>/dagster/confi
 (:meth:`PipelineConfig.to_dict` plus the template file and the sha256 of its text), written
 when a template is registered, so an asset can rebuild its config from its partition key alone.
 Each registered version of a template is kept verbatim beside it
-(``configs/templates/<sha256>.<suffix>``, with ``<sha256>.json`` listing its config ids): the
+(``configs/templates/<sha256>.<suffix>``, with ``<sha256>.configs.json`` listing its config ids,
+a name no template text can take, since a ``.json`` template's text is ``<sha256>.json``): the
 engine run of a config stores the text the config was expanded from, not the file's current
 text, and the inbox sensor knows which configs each template it has seen produces.
 """
@@ -122,6 +123,9 @@ class ConfigCatalogue:
     def _version(self, sha256: str, suffix: str) -> Path:
         return self.root / "templates" / f"{sha256}{suffix}"
 
+    def _listing(self, sha256: str) -> Path:
+        return self._version(sha256, ".configs.json")
+
     def register(self, template: Path) -> RegisteredTemplate:
         """Expand ``template`` (a :class:`ConfigError` names the file and the place in it) and
         store each config and the template's text; return what was registered."""
@@ -134,7 +138,7 @@ class ConfigCatalogue:
             atomic_write_text(text_path, loaded.text)
         registered = RegisteredTemplate(Path(template), digest, tuple(c.id for c in configs))
         listing = {"template": str(template), "suffix": suffix, "config_ids": list(registered.config_ids)}
-        listing_path = self._version(digest, ".json")
+        listing_path = self._listing(digest)
         if not listing_path.is_file() or json.loads(listing_path.read_text(encoding="utf-8")) != listing:
             atomic_write_json(listing_path, listing)
         for config in configs:
@@ -146,7 +150,12 @@ class ConfigCatalogue:
 
     def registered(self, sha256: str) -> tuple[str, ...]:
         """The config ids of the template version ``sha256`` (as :meth:`register` recorded them)."""
-        path = self._version(sha256, ".json")
+        path = self._listing(sha256)
+        older = self._version(sha256, ".json")  # where catalogues before the .configs.json name kept it
+        if not path.is_file() and older.is_file():
+            data = json.loads(older.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and "config_ids" in data and "suffix" in data:
+                return tuple(data["config_ids"])
         if not path.is_file():
             raise ConfigError(
                 f"config catalogue: no template version {sha256[:12]}… registered in {self.root}."
