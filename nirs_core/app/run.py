@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from nirs_core.app.commit import commit_seconds, json_safe, result_entry, run_results
-from nirs_core.app.datasets import DatasetSpec, dataset_names, load_datasets, prepare_datasets
+from nirs_core.app.datasets import DatasetSpec, dataset_names, load_datasets, prepare_datasets, read_specs
 from nirs_core.app.executors import Executor, resolve_executor
 from nirs_core.errors import ConfigError, DiskFullError, NirsError, is_disk_full
 from nirs_core.metrics import badness
@@ -31,6 +31,7 @@ from nirs_core.pipeline.generators import (
     template_id,
     template_to_json,
 )
+from nirs_core.pipeline.preflight import preflight
 from nirs_core.store._atomic import is_partial_name, synced_together
 from nirs_core.store.lock import LockTimeoutError, workspace_lock
 from nirs_core.store.workspace import RunStatus, Workspace, result_key
@@ -283,6 +284,12 @@ def run(
     run_name = name if name is not None else "+".join(p.name for p in plans)
     if not isinstance(run_name, str) or not run_name.strip():
         raise ConfigError(f"run: name must be a non-empty string; got {run_name!r}.")
+    # validate before computing: every config against every dataset's shape, before the run
+    # record exists (nirs_core.pipeline.preflight says what is refused here and what is left
+    # to the computation, as a failed result)
+    read = read_specs(specs)
+    where = {cfg.id: plan.where for plan in reversed(plans) for cfg in plan.configs}
+    preflight([(cfg, where[cfg.id]) for cfg, _ in configs], read)
     info = {
         "templates": [{"id": p.id, "name": p.name, "source": p.source} for p in plans],
         "datasets": [s.to_dict() for s in specs],
@@ -302,7 +309,9 @@ def run(
                 run_id, RunStatus.CANCELLED, error=f"could not write the run's files: {_describe(exc)}"
             )
             raise
-        return _execute(ws, run_id, configs, specs, cache_bytes=cache_bytes, progress=progress, executor=ex)
+        return _execute(
+            ws, run_id, configs, specs, cache_bytes=cache_bytes, progress=progress, executor=ex, read=read
+        )
 
 
 def resume(
@@ -385,6 +394,7 @@ class _TemplatePlan:
     id: str
     name: str
     source: str | None  # the file, or None for an object
+    where: str  # how errors name it: the file as given, or templates[i]
     stored: Any  # verbatim text (file) or plain JSON data (object)
     configs: list[PipelineConfig]
 
@@ -419,14 +429,15 @@ def _prepare_templates(templates: Any) -> list[_TemplatePlan]:
     seen: dict[str, int] = {}
     for i, template in enumerate(_template_list(templates)):
         loaded = load_template(template) if isinstance(template, (str, os.PathLike)) else template
+        where = f"templates[{i}]"
         if isinstance(loaded, LoadedTemplate):
             source: str | None = str(loaded.path.resolve())
+            where = str(loaded.path)
             data, stored = loaded.data, loaded.text
             default_name = loaded.path.stem
             configs = expand(loaded)
         else:
             source = None
-            where = f"templates[{i}]"
             try:
                 data = template_to_json(loaded)
             except ConfigError as exc:
@@ -440,7 +451,9 @@ def _prepare_templates(templates: Any) -> list[_TemplatePlan]:
         seen[tid] = i
         given = data.get("name") if isinstance(data, Mapping) else None
         tname = given or default_name or f"template-{tid}"
-        plans.append(_TemplatePlan(id=tid, name=str(tname), source=source, stored=stored, configs=configs))
+        plans.append(
+            _TemplatePlan(id=tid, name=str(tname), source=source, where=where, stored=stored, configs=configs)
+        )
     return plans
 
 
@@ -530,6 +543,7 @@ def _execute(
     resuming: bool = False,
     data_dirs: Sequence[Path] = (),
     retry_failed: bool = False,
+    read: Sequence[Any] | None = None,
 ) -> Run:
     with _exec_lock(ws, run_id):
         if resuming:
@@ -545,7 +559,9 @@ def _execute(
         ws.set_run_status(run_id, RunStatus.RUNNING)
         try:
             ws.reserve_space()
-            loaded = load_datasets(ws, run_id, specs, data_dirs)
+            loaded = load_datasets(
+                ws, run_id, specs, data_dirs, None if read is None else [d for _, d in read]
+            )
             entries = run_results(
                 ws,
                 run_id,
