@@ -268,7 +268,11 @@ def run(
     templates are still stored whole.
 
     Raises ``ConfigError``/``DataError`` before anything is written when a template, a
-    dataset path or the executor is invalid (a Dask scheduler that cannot be reached); an
+    dataset (its path, its files, its target or group column) or the executor is invalid (a
+    Dask scheduler that cannot be reached), or when a config cannot hold on a dataset's shape
+    whatever the fold (:mod:`nirs_core.pipeline.preflight`: a window longer than the
+    spectrum, more folds than calibration rows…; limits of a fold's rows, such as too many
+    components, are failed results instead); an
     error during the run marks it ``failed`` and is re-raised; Ctrl-C marks it ``paused`` and
     raises :class:`RunPaused`.
     """
