@@ -119,9 +119,13 @@ class LoadedDataset:
 
 
 def read_specs(specs: Sequence[DatasetSpec]) -> list[tuple[str, Any]]:
-    """``(label, SpectroDataset)`` of each spec, read without registering anything (what a run
-    checks its configs against before it writes; :func:`load_datasets` then registers these
-    same objects instead of reading the files again)."""
+    """``(label, SpectroDataset)`` of each spec, read without registering anything: what a run
+    checks its configs against before it writes (:mod:`nirs_core.pipeline.preflight`).
+
+    :func:`load_datasets` reads the files again rather than reuse these objects: the checks
+    fill the dataset's row-selection cache, and a run on Dask that shipped such an object lost
+    its tasks when a worker was killed (tests/pipeline/test_run_dask.py; why is not understood
+    yet). A second read of the files is the safe choice until it is."""
     from nirs_core.data import load
 
     out = []
@@ -131,7 +135,7 @@ def read_specs(specs: Sequence[DatasetSpec]) -> list[tuple[str, Any]]:
     return out
 
 
-def _load_spec(ws: Workspace, spec: DatasetSpec, ds: Any = None) -> LoadedDataset:
+def _load_spec(ws: Workspace, spec: DatasetSpec) -> LoadedDataset:
     """Load ``spec``, then register it in the workspace registry (only data that loads is
     registered). Without an explicit name, the dataset is named after its file or folder, or,
     when that name already belongs to other content, after it and its sha256
@@ -140,8 +144,7 @@ def _load_spec(ws: Workspace, spec: DatasetSpec, ds: Any = None) -> LoadedDatase
 
     if not spec.path.exists():
         raise DataError(f"{spec.path}: data path not found; expected a dataset file or folder.")
-    if ds is None:
-        ds = load(spec.path, **spec.options)
+    ds = load(spec.path, **spec.options)
     if spec.name is None:  # the name is chosen under the registry's lock (no race between runs)
         default = _safe_name(spec.path.name if spec.path.is_dir() else spec.path.stem)
         entry = ws.datasets.register(spec.path, default, unique=True)
@@ -197,14 +200,8 @@ def dataset_names(ws: Workspace, run_id: str) -> list[str]:
 
 
 def load_datasets(
-    ws: Workspace,
-    run_id: str,
-    specs: list[DatasetSpec],
-    data_dirs: Sequence[Path],
-    read: Sequence[Any] | None = None,
+    ws: Workspace, run_id: str, specs: list[DatasetSpec], data_dirs: Sequence[Path]
 ) -> list[LoadedDataset]:
-    """The run's datasets, registered; ``read``: the datasets of ``specs`` already read (by
-    :func:`read_specs`, for a new run)."""
     refs_path = ws.run_datasets_path(run_id)
     if refs_path.is_file():  # a resumed run: find the datasets it used, by content
         data = yaml.load(refs_path.read_text(encoding="utf-8"), Loader=_Loader) or {}
@@ -220,7 +217,7 @@ def load_datasets(
         if [d.ref["path"] for d in loaded] != [r.get("path") for r in refs]:
             ws.write_run_datasets(run_id, [d.ref for d in loaded])
         return loaded
-    loaded = [_load_spec(ws, spec, None if read is None else read[i]) for i, spec in enumerate(specs)]
+    loaded = [_load_spec(ws, spec) for spec in specs]
     names = [d.name for d in loaded]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

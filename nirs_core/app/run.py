@@ -294,6 +294,7 @@ def run(
     read = read_specs(specs)
     where = {cfg.id: plan.where for plan in reversed(plans) for cfg in plan.configs}
     preflight([(cfg, where[cfg.id]) for cfg, _ in configs], read)
+    del read  # the run reads its datasets again (nirs_core.app.datasets.read_specs says why)
     info = {
         "templates": [{"id": p.id, "name": p.name, "source": p.source} for p in plans],
         "datasets": [s.to_dict() for s in specs],
@@ -313,9 +314,7 @@ def run(
                 run_id, RunStatus.CANCELLED, error=f"could not write the run's files: {_describe(exc)}"
             )
             raise
-        return _execute(
-            ws, run_id, configs, specs, cache_bytes=cache_bytes, progress=progress, executor=ex, read=read
-        )
+        return _execute(ws, run_id, configs, specs, cache_bytes=cache_bytes, progress=progress, executor=ex)
 
 
 def resume(
@@ -547,7 +546,6 @@ def _execute(
     resuming: bool = False,
     data_dirs: Sequence[Path] = (),
     retry_failed: bool = False,
-    read: Sequence[Any] | None = None,
 ) -> Run:
     with _exec_lock(ws, run_id):
         if resuming:
@@ -563,9 +561,7 @@ def _execute(
         ws.set_run_status(run_id, RunStatus.RUNNING)
         try:
             ws.reserve_space()
-            loaded = load_datasets(
-                ws, run_id, specs, data_dirs, None if read is None else [d for _, d in read]
-            )
+            loaded = load_datasets(ws, run_id, specs, data_dirs)
             entries = run_results(
                 ws,
                 run_id,
