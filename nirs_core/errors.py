@@ -11,6 +11,7 @@ __all__ = [
     "DiskFullError",
     "NirsError",
     "PromotionRefusedError",
+    "ShapeError",
     "is_disk_full",
 ]
 
@@ -25,6 +26,17 @@ class DataError(NirsError, ValueError):
 
 class ConfigError(NirsError, ValueError):
     """A template, config or parameter is invalid: names the file and the path inside it."""
+
+
+class ShapeError(ConfigError):
+    """A parameter that the shape of the data rules out whatever the fold (a window longer than
+    the spectrum, a wavelength range outside the axis). Raised by an operator's ``_nirs_shape``
+    hook (see :mod:`nirs_core.pipeline.preflight`), which names the parameter so that the
+    preflight can point at ``...params.<param>`` in the config."""
+
+    def __init__(self, owner: str, param: str, expected: str, found: str) -> None:
+        super().__init__(f"{owner}: {param}: expected {expected}; found {found}.")
+        self.owner, self.param, self.expected, self.found = owner, param, expected, found
 
 
 class BundleIntegrityError(NirsError):

@@ -203,11 +203,29 @@ def test_error_exits(tmp_path, capsys):
     assert not (tmp_path / "empty").exists()
 
 
-def test_a_failed_run_exits_with_its_error_and_how_to_resume(tmp_path, capsys):
+def test_invalid_data_exits_2_before_any_run(tmp_path, capsys):
     data = tmp_path / "lab"
     data.mkdir()
     (data / "Xcal.csv").write_text("1100;1102\n0.1;n/a\n")
     code = main(["run", str(SWEEP), "--data", str(data), "--workspace", str(tmp_path / "ws"), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nirs run: error: ") and "Xcal.csv" in lines[0]
+    assert Workspace(tmp_path / "ws").run_ids() == []
+
+
+def test_a_failed_run_exits_with_its_error_and_how_to_resume(tmp_path, capsys, monkeypatch):
+    import nirs_core.app.run as run_module
+    from nirs_core.errors import DataError
+
+    def broken(*args, **kwargs):
+        raise DataError("lab/Xcal.csv: unreadable (the disk went away)")
+
+    monkeypatch.setattr(run_module, "run_results", broken)
+    code = main(
+        ["run", str(SWEEP), "--data", str(shared_path("corn")), "--workspace", str(tmp_path / "ws"), "--json"]
+    )
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     lines = err.strip().splitlines()

@@ -118,6 +118,23 @@ class LoadedDataset:
     ref: dict[str, Any]
 
 
+def read_specs(specs: Sequence[DatasetSpec]) -> list[tuple[str, Any]]:
+    """``(label, SpectroDataset)`` of each spec, read without registering anything: what a run
+    checks its configs against before it writes (:mod:`nirs_core.pipeline.preflight`).
+
+    :func:`load_datasets` reads the files again rather than reuse these objects: the checks
+    fill the dataset's row-selection cache, and a run on Dask that shipped such an object lost
+    its tasks when a worker was killed (tests/pipeline/test_run_dask.py; why is not understood
+    yet). A second read of the files is the safe choice until it is."""
+    from nirs_core.data import load
+
+    out = []
+    for spec in specs:
+        label = repr(spec.name) if spec.name is not None else f"{spec.path.name!r} ({spec.path})"
+        out.append((label, load(spec.path, **spec.options)))
+    return out
+
+
 def _load_spec(ws: Workspace, spec: DatasetSpec) -> LoadedDataset:
     """Load ``spec``, then register it in the workspace registry (only data that loads is
     registered). Without an explicit name, the dataset is named after its file or folder, or,

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from nirs_core.app.commit import commit_seconds, json_safe, result_entry, run_results
-from nirs_core.app.datasets import DatasetSpec, dataset_names, load_datasets, prepare_datasets
+from nirs_core.app.datasets import DatasetSpec, dataset_names, load_datasets, prepare_datasets, read_specs
 from nirs_core.app.executors import Executor, resolve_executor
 from nirs_core.errors import ConfigError, DiskFullError, NirsError, is_disk_full
 from nirs_core.metrics import badness
@@ -31,6 +31,7 @@ from nirs_core.pipeline.generators import (
     template_id,
     template_to_json,
 )
+from nirs_core.pipeline.preflight import preflight
 from nirs_core.store._atomic import is_partial_name, synced_together
 from nirs_core.store.lock import LockTimeoutError, workspace_lock
 from nirs_core.store.workspace import RunStatus, Workspace, result_key
@@ -267,7 +268,11 @@ def run(
     templates are still stored whole.
 
     Raises ``ConfigError``/``DataError`` before anything is written when a template, a
-    dataset path or the executor is invalid (a Dask scheduler that cannot be reached); an
+    dataset (its path, its files, its target or group column) or the executor is invalid (a
+    Dask scheduler that cannot be reached), or when a config cannot hold on a dataset's shape
+    whatever the fold (:mod:`nirs_core.pipeline.preflight`: a window longer than the
+    spectrum, more folds than calibration rows…; limits of a fold's rows, such as too many
+    components, are failed results instead); an
     error during the run marks it ``failed`` and is re-raised; Ctrl-C marks it ``paused`` and
     raises :class:`RunPaused`.
     """
@@ -283,6 +288,13 @@ def run(
     run_name = name if name is not None else "+".join(p.name for p in plans)
     if not isinstance(run_name, str) or not run_name.strip():
         raise ConfigError(f"run: name must be a non-empty string; got {run_name!r}.")
+    # validate before computing: every config against every dataset's shape, before the run
+    # record exists (nirs_core.pipeline.preflight says what is refused here and what is left
+    # to the computation, as a failed result)
+    read = read_specs(specs)
+    where = {cfg.id: plan.where for plan in reversed(plans) for cfg in plan.configs}
+    preflight([(cfg, where[cfg.id]) for cfg, _ in configs], read)
+    del read  # the run reads its datasets again (nirs_core.app.datasets.read_specs says why)
     info = {
         "templates": [{"id": p.id, "name": p.name, "source": p.source} for p in plans],
         "datasets": [s.to_dict() for s in specs],
@@ -385,6 +397,7 @@ class _TemplatePlan:
     id: str
     name: str
     source: str | None  # the file, or None for an object
+    where: str  # how errors name it: the file as given, or templates[i]
     stored: Any  # verbatim text (file) or plain JSON data (object)
     configs: list[PipelineConfig]
 
@@ -419,14 +432,15 @@ def _prepare_templates(templates: Any) -> list[_TemplatePlan]:
     seen: dict[str, int] = {}
     for i, template in enumerate(_template_list(templates)):
         loaded = load_template(template) if isinstance(template, (str, os.PathLike)) else template
+        where = f"templates[{i}]"
         if isinstance(loaded, LoadedTemplate):
             source: str | None = str(loaded.path.resolve())
+            where = str(loaded.path)
             data, stored = loaded.data, loaded.text
             default_name = loaded.path.stem
             configs = expand(loaded)
         else:
             source = None
-            where = f"templates[{i}]"
             try:
                 data = template_to_json(loaded)
             except ConfigError as exc:
@@ -440,7 +454,9 @@ def _prepare_templates(templates: Any) -> list[_TemplatePlan]:
         seen[tid] = i
         given = data.get("name") if isinstance(data, Mapping) else None
         tname = given or default_name or f"template-{tid}"
-        plans.append(_TemplatePlan(id=tid, name=str(tname), source=source, stored=stored, configs=configs))
+        plans.append(
+            _TemplatePlan(id=tid, name=str(tname), source=source, where=where, stored=stored, configs=configs)
+        )
     return plans
 
 

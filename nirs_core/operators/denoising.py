@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nirs_core.errors import ConfigError
+from nirs_core.errors import ConfigError, ShapeError
 from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import KernelTransformer, check_int, check_option, check_real
 from nirs_core.registry import register
@@ -59,6 +59,31 @@ class WaveletDenoise(OneToOneFeatureMixin, KernelTransformer):
             check_real(name, "threshold", self.threshold, low=0.0)
         check_option(name, "threshold_mode", self.threshold_mode, ("soft", "hard", "garrote"))
         check_option(name, "extension", self.extension, tuple(pywt.Modes.modes))
+
+    def _nirs_shape(self, n_features, wavelengths):
+        # the run's preflight: the kernel silently caps a level deeper than the spectrum allows
+        # (pywt.dwt_max_level); a run refuses it, as it refuses a spectrum too short for one level
+        import pywt
+
+        if not isinstance(self.wavelet, str) or self.wavelet not in pywt.wavelist(kind="discrete"):
+            return None  # _check_params names the wavelet
+        deepest = pywt.dwt_max_level(n_features, pywt.Wavelet(self.wavelet).dec_len)
+        level = self.level
+        if deepest < 1:
+            raise ShapeError(
+                type(self).__name__,
+                "wavelet",
+                f"a wavelet short enough for one decomposition level of {n_features} features",
+                f"wavelet={self.wavelet!r}",
+            )
+        if isinstance(level, int) and not isinstance(level, bool) and level > deepest:
+            raise ShapeError(
+                type(self).__name__,
+                "level",
+                f"at most {deepest} (pywt.dwt_max_level of {n_features} features, {self.wavelet!r})",
+                f"level={level}",
+            )
+        return None
 
     def _kernel_kwargs(self):
         return {

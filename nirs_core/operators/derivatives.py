@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 
 import nirs_core.operators._kernels as _kernels
-from nirs_core.errors import ConfigError
+from nirs_core.errors import ConfigError, ShapeError
 from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import KernelTransformer, check_int, check_option, check_real
 from nirs_core.registry import register
@@ -80,6 +80,12 @@ class SavitzkyGolay(OneToOneFeatureMixin, KernelTransformer):
                 stacklevel=4,
             )
 
+    def _nirs_shape(self, n_features, wavelengths):
+        # the preflight of a run (nirs_core.pipeline.preflight): fit shortens a window longer
+        # than the spectra with a warning, but a run refuses it, as scipy's savgol_filter does
+        # (mode 'interp'): the template does not say what would be computed
+        _window_fits(type(self).__name__, "window_length", self.window_length, n_features)
+
     def _fit_state(self, X):
         # the values the kernel uses (it shortens the window itself, see _kernels.savgol)
         self.window_length_, self.polyorder_ = _kernels.savgol_window(
@@ -145,6 +151,19 @@ class NorrisWilliams(OneToOneFeatureMixin, KernelTransformer):
         check_option(name, "mode", self.mode, _NDIMAGE_MODES)
         check_real(name, "cval", self.cval)
 
+    def _nirs_shape(self, n_features, wavelengths):
+        # the run's preflight: the smoothing segment and the central difference (2 * gap + 1
+        # points) must lie within the spectrum, else they only see its padding
+        name = type(self).__name__
+        _window_fits(name, "window_length", self.window_length, n_features)
+        if isinstance(self.gap, int) and 2 * self.gap + 1 > n_features:
+            raise ShapeError(
+                name,
+                "gap",
+                f"2 * gap + 1 <= the number of features ({n_features})",
+                f"gap={self.gap} (a difference over {2 * self.gap + 1} points)",
+            )
+
     def _kernel_kwargs(self):
         return {
             "window_length": int(self.window_length),
@@ -154,3 +173,10 @@ class NorrisWilliams(OneToOneFeatureMixin, KernelTransformer):
             "mode": self.mode,
             "cval": float(self.cval),
         }
+
+
+def _window_fits(owner: str, param: str, window: object, n_features: int) -> None:
+    """``ShapeError`` when an integer ``window`` is longer than spectra of ``n_features``
+    (a window of another type is ``_check_params``'s to refuse)."""
+    if isinstance(window, int) and not isinstance(window, bool) and window > n_features:
+        raise ShapeError(owner, param, f"at most the number of features ({n_features})", f"{param}={window}")

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 import nirs_core.operators._kernels as _kernels
-from nirs_core.errors import ConfigError, DataError
+from nirs_core.errors import ConfigError, DataError, ShapeError
 from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import (
     AxisTransformer,
@@ -117,6 +117,17 @@ class LocalStandardNormalVariate(OneToOneFeatureMixin, KernelTransformer):
             )
         check_int(name, "ddof", self.ddof, low=0, high=1)
 
+    def _nirs_shape(self, n_features, wavelengths):
+        # the run's preflight: a window longer than the spectrum would only see its padding
+        w = self.window_length
+        if isinstance(w, int) and not isinstance(w, bool) and w > n_features:
+            raise ShapeError(
+                type(self).__name__,
+                "window_length",
+                f"at most the number of features ({n_features})",
+                f"window_length={w}",
+            )
+
     def _kernel_kwargs(self):
         return {"window_length": int(self.window_length), "ddof": int(self.ddof)}
 
@@ -149,6 +160,9 @@ class MultiplicativeScatterCorrection(OneToOneFeatureMixin, KernelTransformer):
     def _fit_scans_finite(self):
         # a NaN or an infinity in X makes the mean reference non-finite: _fit_state then finds it
         return not (isinstance(self.reference, str) and self.reference == "mean")
+
+    def _nirs_shape(self, n_features, wavelengths):
+        _reference_fits(self, n_features)  # the run's preflight
 
     def _fit_state(self, X):
         self.reference_ = _reference(self, X)
@@ -205,6 +219,19 @@ class ExtendedMultiplicativeScatterCorrection(OneToOneFeatureMixin, AxisTransfor
         self.order = order
         self.reference = reference
 
+    def _nirs_shape(self, n_features, wavelengths):
+        # the run's preflight: fit lowers a degree the spectrum cannot hold, with a warning;
+        # a run refuses it, since the template does not say what would be computed
+        _reference_fits(self, n_features)
+        order = self.order
+        if isinstance(order, int) and not isinstance(order, bool) and order > n_features - 2:
+            raise ShapeError(
+                type(self).__name__,
+                "order",
+                f"at most the number of features - 2 ({n_features - 2})",
+                f"order={order}",
+            )
+
     def _check_params(self, n_features):
         name = type(self).__name__
         check_int(name, "order", self.order, low=0)
@@ -237,6 +264,21 @@ class ExtendedMultiplicativeScatterCorrection(OneToOneFeatureMixin, AxisTransfor
 
     def _kernel_kwargs(self):
         return {"reference": self.reference_, "wavelengths": self.wavelengths_in_, "order": self.order_}
+
+
+def _reference_fits(est, n_features: int) -> None:
+    """``ShapeError`` when a reference spectrum given as an array has the wrong length."""
+    ref = est.reference
+    if isinstance(ref, str):
+        return
+    shape = np.shape(ref)
+    if shape != (n_features,):
+        raise ShapeError(
+            type(est).__name__,
+            "reference",
+            f"'mean', 'median' or a spectrum of {n_features} values (one per feature)",
+            f"an array of shape {shape}",
+        )
 
 
 def _reference(est, X: np.ndarray) -> np.ndarray:

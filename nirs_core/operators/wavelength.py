@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nirs_core.errors import ConfigError, DataError
+from nirs_core.errors import ConfigError, DataError, ShapeError
 from nirs_core.estimator import check_is_fitted
 from nirs_core.operators._preprocessing_base import AxisTransformer, check_real, format_wavelength
 from nirs_core.registry import register
@@ -69,8 +69,8 @@ class CropWavelengths(_AxisChanging):
             if value is not None:
                 check_real(name, key, value)
 
-    def _fit_state(self, X):
-        axis = self.wavelengths_in_
+    def _kept(self, axis):
+        """The positions of ``axis`` inside ``[start, stop]``."""
         lo, hi = self.start, self.stop  # alone, start is a lower bound and stop an upper bound
         if lo is not None and hi is not None and lo > hi:
             lo, hi = hi, lo
@@ -79,7 +79,26 @@ class CropWavelengths(_AxisChanging):
             keep &= axis >= lo
         if hi is not None:
             keep &= axis <= hi
-        kept = np.flatnonzero(keep)
+        return np.flatnonzero(keep)
+
+    def _nirs_shape(self, n_features, wavelengths):
+        # the run's preflight: the range must hold a wavelength of the axis; the output is the
+        # kept part of the axis
+        self._check_params(n_features)
+        kept = self._kept(wavelengths)
+        if kept.size == 0:
+            raise ShapeError(
+                type(self).__name__,
+                "start" if self.start is not None else "stop",
+                f"a range [start, stop] holding at least one wavelength of the axis "
+                f"{wavelengths.min():g}–{wavelengths.max():g}",
+                f"start={self.start!r}, stop={self.stop!r}",
+            )
+        return kept.size, wavelengths[kept]
+
+    def _fit_state(self, X):
+        axis = self.wavelengths_in_
+        kept = self._kept(axis)
         if kept.size == 0:
             raise DataError(
                 f"{type(self).__name__}: no wavelength lies in [start, stop]; got start={self.start!r}, "
@@ -135,9 +154,19 @@ class ResampleWavelengths(_AxisChanging):
         if self.step is not None:
             check_real(name, "step", self.step, low=0.0, low_open=True)
 
+    def _nirs_shape(self, n_features, wavelengths):
+        # the run's preflight: the target must lie inside the axis; the output is the target
+        self._check_params(n_features)
+        target = self._target(wavelengths)
+        return target.size, target
+
     def _fit_state(self, X):
+        self.wavelengths_out_ = self._target(self.wavelengths_in_)
+
+    def _target(self, axis):
+        """The output wavelengths on the input ``axis`` (``ConfigError``/``DataError`` when
+        they cannot be made)."""
         name = type(self).__name__
-        axis = self.wavelengths_in_
         first, last = axis[0], axis[-1]
         if self.target is not None:
             try:
@@ -169,7 +198,7 @@ class ResampleWavelengths(_AxisChanging):
                 f"{name}: target wavelengths must lie inside the measured range [{lo:g}, {hi:g}] "
                 f"(no extrapolation); got {target[outside][0]:g}."
             )
-        self.wavelengths_out_ = target
+        return target
 
     def _kernel_kwargs(self):
         return {"source": self.wavelengths_in_, "target": self.wavelengths_out_}

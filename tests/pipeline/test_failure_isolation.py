@@ -6,8 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import shared_path
+from sklearn.cross_decomposition import PLSRegression as SkPLSRegression
+from sklearn.model_selection import KFold
 
 import nirs_core
 from nirs_core.app.run import resume
@@ -17,6 +20,7 @@ from nirs_core.pipeline.generators import expand
 from nirs_core.pipeline.result import FailedResult, Result
 from nirs_core.store.workspace import RunTransitionError, Workspace
 
+SK_PLS = "sklearn.cross_decomposition.PLSRegression"
 KFOLD = {
     "class": "sklearn.model_selection.KFold",
     "params": {"n_splits": 5, "shuffle": True, "random_state": 0},
@@ -66,6 +70,51 @@ def test_impossible_configs_fail_alone_and_the_others_equal_a_clean_run(tmp_path
     assert not ws.graph_path(run.run_id, dataset, config_id).exists()
     rows = ws.read_predictions(dataset, run_id=run.run_id, columns=["config_id"])
     assert config_id not in set(rows["config_id"].to_list())
+
+
+def _snv(X):
+    return (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)
+
+
+def _msc(X, ref):
+    out = np.empty_like(X)
+    for i, x in enumerate(X):  # one least-squares line per spectrum against the reference
+        slope, offset = np.polyfit(ref, x, 1)
+        out[i] = (x - offset) / slope
+    return out
+
+
+def _rows(run, config_id):
+    table = run.predictions(config_id=config_id).sort(["model", "fold", "partition"])
+    return [
+        (r["fold"], r["partition"], list(r["sample"]), list(r["y_pred"])) for r in table.iter_rows(named=True)
+    ]
+
+
+def test_the_results_beside_failures_are_right_and_their_predictions_equal_a_clean_run(
+    tmp_path, corn_path, corn_arrays
+):
+    run = nirs_core.run(_template(70, SK_PLS), corn_path, tmp_path / "ws", progress=False)
+    clean = nirs_core.run(_template(30, SK_PLS), corn_path, tmp_path / "clean", progress=False)
+    assert run.n_failed == 4 and clean.n_failed == 0
+    for r in run.results:  # every prediction row of the surviving configs, bit for bit
+        got = _rows(run, r["config_id"])
+        assert len(got) >= 6 and got == _rows(clean, r["config_id"])  # 5 folds and the refit
+    # and their scores from an independent loop: scikit-learn's PLS on the same folds
+    X, y = corn_arrays["Xcal"], corn_arrays["ycal"]
+    expected = []
+    for prep in ("snv", "msc"):
+        for a in (10, 30):
+            pred = np.empty_like(y)
+            for tr, va in KFold(5, shuffle=True, random_state=0).split(X):
+                if prep == "snv":
+                    Ztr, Zva = _snv(X[tr]), _snv(X[va])
+                else:
+                    ref = X[tr].mean(axis=0)
+                    Ztr, Zva = _msc(X[tr], ref), _msc(X[va], ref)
+                pred[va] = SkPLSRegression(a).fit(Ztr, y[tr]).predict(Zva).ravel()
+            expected.append(float(np.sqrt(np.mean((pred - y) ** 2))))
+    np.testing.assert_allclose([r["cv_score"] for r in run.results], expected, rtol=1e-8)
 
 
 def test_execute_batch_isolates_on_request_and_raises_otherwise(corn_path):

@@ -190,11 +190,30 @@ def test_a_missing_data_path_is_refused_before_anything_is_written(tmp_path, cor
 # ----------------------------------------------------------------------------- status machine
 
 
-def test_an_invalid_dataset_fails_the_run_and_resume_finishes_it(tmp_path, corn, corn_run):
+def test_an_invalid_dataset_fails_before_the_run_is_created(tmp_path):
+    # the datasets are read before the run record (to check the configs against them)
     data = tmp_path / "lab"
     data.mkdir()
     (data / "Xcal.csv").write_text("1100;1102\n0.1;n/a\n")
     ws = tmp_path / "ws"
+    with pytest.raises(DataError, match=r"Xcal\.csv"):
+        run(templates=[SMALL], datasets=[data], workspace=ws, progress=False)
+    assert Workspace(ws).run_ids() == []
+    assert not (ws / "datasets.yaml").exists()
+
+
+def test_an_error_during_the_run_fails_it_and_resume_finishes_it(tmp_path, corn, corn_run, monkeypatch):
+    data = tmp_path / "lab"
+    data.mkdir()
+    for name in ("Xcal.csv", "Ycal.csv", "Xval.csv", "Yval.csv"):
+        shutil.copyfile(corn / name, data / name)
+    ws = tmp_path / "ws"
+    import nirs_core.app.run as run_module
+
+    def broken(*args, **kwargs):
+        raise DataError(f"{data / 'Xcal.csv'}: unreadable (the disk went away)")
+
+    monkeypatch.setattr(run_module, "run_results", broken)
     with pytest.raises(DataError, match=r"Xcal\.csv") as info:
         run(templates=[SMALL], datasets=[data], workspace=ws, progress=False)
     assert any("is marked failed" in note for note in info.value.__notes__)
@@ -203,10 +222,8 @@ def test_an_invalid_dataset_fails_the_run_and_resume_finishes_it(tmp_path, corn,
     assert record.status == "failed" and record.error.startswith("DataError: ") and "Xcal.csv" in record.error
     assert [h["status"] for h in record.history] == ["queued", "running", "failed"]
     assert Run.load(run_id, ws).results == []
-    # fix the data, resume: failed -> running -> completed
-    (data / "Xcal.csv").unlink()
-    for name in ("Xcal.csv", "Ycal.csv", "Xval.csv", "Yval.csv"):
-        shutil.copyfile(corn / name, data / name)
+    # the cause gone, resume: failed -> running -> completed
+    monkeypatch.undo()
     finished = resume(run_id, ws, progress=False)
     assert finished.status == "completed" and len(finished.results) == 2
     history = [h["status"] for h in Workspace(ws).load_run(run_id).history]
