@@ -54,6 +54,7 @@ __all__ = [
     "append_predictions",
     "merge_summaries",
     "prediction_arrays",
+    "prediction_table",
     "read_predictions",
     "read_summary",
     "rebuild_summary",
@@ -174,7 +175,9 @@ def _rows_to_table(rows: Sequence[Mapping[str, Any]], where: str) -> pa.Table:
             columns[name].append(values.get(name))
     return pa.Table.from_arrays(
         [
-            _list_column(columns[f.name], f, where) if f.name in _ARRAY_COLUMNS else _column(columns[f.name], f, where)
+            _list_column(columns[f.name], f, where)
+            if f.name in _ARRAY_COLUMNS
+            else _column(columns[f.name], f, where)
             for f in SCHEMA
         ],
         schema=SCHEMA,
@@ -219,6 +222,15 @@ def _as_table(rows: Any, where: str) -> pa.Table:
     if isinstance(rows, Mapping):
         rows = [rows]
     return _rows_to_table(list(rows), where)
+
+
+def prediction_table(
+    rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | pl.DataFrame | pa.Table, where: str
+) -> pa.Table:
+    """``rows`` (as :func:`append_predictions` takes them) as a checked Arrow table of
+    :data:`SCHEMA`; errors name ``where``. What a Dask worker builds for the driver to append,
+    so that the driver only concatenates tables."""
+    return _fill_and_check_scores(_as_table(rows, where), where)
 
 
 def _fill_and_check_scores(table: pa.Table, where: str) -> pa.Table:
@@ -537,7 +549,7 @@ def append_predictions(
     file is created; an existing file keeps its own.
     """
     target = Path(path)
-    new = _fill_and_check_scores(_as_table(rows, str(target)), str(target))
+    new = prediction_table(rows, str(target))
     with file_lock(target, timeout=lock_timeout):
         if target.exists() and new.num_rows == 0:
             return read_summary(target)
