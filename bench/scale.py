@@ -30,8 +30,10 @@ with noise to ``--samples`` (600) rows plus its 20 test rows, written as a cal/v
    process), on one SQLite instance. The time is from the first run's start to the last one's
    end; the leaderboard is checked equal to the in-process scores.
 
-Printed: seconds and the speed-up of each against the in-process time, and how many cores this
-process may use (2 workers cannot beat 1 on one core). Nothing is asserted: read the table.
+Printed: seconds and the speed-up of each against the in-process time, how many cores this
+process may use (2 workers cannot beat 1 on one core), the 2-worker against the 1-worker time
+and the machine's load averages at the start and the end (other processes on the cores make
+every ratio smaller). Nothing is asserted: read the table.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import contextlib
 import json
 import math
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -239,6 +242,14 @@ def through_dagster(folder: Path, tpl: dict, root: Path, runs: int, slots: int) 
 # ----------------------------------------------------------------------------- main
 
 
+def _load() -> str:
+    """The machine's load averages, as ``uptime`` prints them."""
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:  # not available on this platform
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, default=HERE.parent.parent / "shared" / "data" / "corn")
@@ -257,6 +268,7 @@ def main() -> None:
     from nirs_core.app.executors import available_cores
     from nirs_core.data import load
 
+    start_load = _load()
     tpl = template(args.components)
     n_results = len(PREPROCESSINGS) * args.components
     with tempfile.TemporaryDirectory() as tmp:
@@ -281,6 +293,9 @@ def main() -> None:
     print(f"{'':<52} {'seconds':>8} {'speed-up':>9}  scores equal")
     for label, seconds, same in rows:
         print(f"{label:<52} {seconds:8.2f} {base / seconds:8.2f}×  {same}")
+    one, two = measured["Dask LocalCluster, 1 worker"][0], measured["Dask LocalCluster, 2 workers"][0]
+    print(f"\n2 workers against 1 worker: {one / two:.2f}×; load average (1, 5, 15 min) at the start "
+          f"{start_load}, at the end {_load()} (other processes on the cores make every ratio smaller)")  # fmt: skip
     if dagster is not None:
         each = ", ".join(f"{s:.2f}" for s in dagster["each"])
         print(f"\nDagster runs (s): {each}; spectra run {dagster['spectra']:.2f} s, leaderboard run "

@@ -6,14 +6,17 @@ then checkpoints; see :mod:`nirs_core.app.run` for the order and why)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from nirs_core.app.datasets import LoadedDataset
 from nirs_core.app.executors import Executor
@@ -22,8 +25,9 @@ from nirs_core.metrics import get_metric
 from nirs_core.pipeline.executor import sweep_groups
 from nirs_core.pipeline.generators import PipelineConfig
 from nirs_core.pipeline.result import FailedResult
-from nirs_core.store._atomic import synced_together
-from nirs_core.store.workspace import Workspace, result_key
+from nirs_core.store._atomic import dump_yaml, synced_together
+from nirs_core.store.predictions import prediction_table
+from nirs_core.store.workspace import Workspace, graph_text, result_key
 
 
 def _groups(configs: list[tuple[PipelineConfig, str]]) -> list[list[tuple[PipelineConfig, str]]]:
@@ -96,12 +100,17 @@ def _run_dataset(
     :data:`COMMIT_BYTES`); their entries."""
     groups = _groups(items)
     every = commit_seconds()
+    finish = _finisher(ws, run_id, data.name, items)
     entries: dict[str, dict[str, Any]] = {}
     batch: list[tuple[PipelineConfig, str]] = []  # computed, not yet committed
     outs: list[Any] = []
     last_commit, held = time.monotonic(), 0  # held: artefact bytes not yet committed
     computed = executor.run_groups(
-        data.dataset, [[c for c, _ in g] for g in groups], run_id=run_id, cache_bytes=cache_bytes
+        data.dataset,
+        [[c for c, _ in g] for g in groups],
+        run_id=run_id,
+        cache_bytes=cache_bytes,
+        finish=finish,
     )
     try:
         with contextlib.closing(computed):  # an executor stops its pending work on the way out
@@ -166,6 +175,104 @@ def commit_seconds() -> float:
     return value
 
 
+@dataclass
+class ReadyResult:
+    """A result in the form the driver stores it: the text of its manifest and graph, its
+    prediction rows as a checked Arrow table, its artefacts' bytes. Rendered where the result
+    was computed (``run_groups(finish=)``): on a Dask cluster the workers do this work in
+    parallel, and the driver, the one process that writes and through which every result
+    passes, only writes bytes (measured on bench/scale.py's sweep, rendering the manifests,
+    graphs and rows was about half of the driver's time). The files are the same bytes
+    wherever they were rendered."""
+
+    config_id: str
+    manifest: dict[str, Any]
+    manifest_text: str
+    failed: bool = False
+    graph_text: str = ""
+    rows: pa.Table | None = None
+    artifacts: Mapping[str, bytes] = field(default_factory=dict)
+
+
+def ready_results(
+    configs: list[PipelineConfig],
+    results: list[Any],
+    *,
+    run_id: str,
+    dataset: str,
+    labels: Mapping[str | None, str],
+    predictions_file: str,
+    where: str,
+) -> list[ReadyResult]:
+    """``results`` (of ``configs``, in order) ready to store; ``labels`` maps a config's
+    template id to its template's name; ``predictions_file`` is the predictions file relative
+    to the workspace (for the manifest), ``where`` its path (for errors)."""
+    return [
+        _ready(cfg, labels[cfg.template_id], result, run_id, dataset, predictions_file, where)
+        for cfg, result in zip(configs, results, strict=True)
+    ]
+
+
+def _ready(
+    cfg: PipelineConfig,
+    template: str,
+    result: Any,
+    run_id: str,
+    dataset: str,
+    predictions_file: str,
+    where: str,
+) -> ReadyResult:
+    if isinstance(result, ReadyResult):
+        return result
+    if isinstance(result, FailedResult):
+        manifest = {**plain(result.manifest()), "run_id": run_id, "template": template}
+        return ReadyResult(result.config_id, manifest, dump_yaml(manifest), failed=True, artifacts={})
+    manifest = plain(result.manifest())
+    manifest.update(
+        run_id=run_id,
+        dataset=dataset,
+        template=template,
+        template_id=cfg.template_id,
+        config_id=cfg.id,
+        config_name=cfg.name,
+        predictions={"file": predictions_file, "rows": len(result.predictions)},
+    )
+    manifest.setdefault("config", cfg.steps)
+    manifest.setdefault("choices", cfg.choices)
+    rows = [
+        {**row, "run_id": run_id, "dataset": dataset, "config_id": cfg.id,
+         "config_name": cfg.name, "template_id": row.get("template_id") or cfg.template_id}
+        for row in result.predictions
+    ]  # fmt: skip
+    return ReadyResult(
+        result.config_id,
+        manifest,
+        dump_yaml(manifest),
+        graph_text=graph_text(result.graph),
+        rows=prediction_table(rows, where) if rows else None,
+        artifacts=result.artifacts,
+    )
+
+
+def _finisher(ws: Workspace, run_id: str, dataset: str, items: list[tuple[PipelineConfig, str]]) -> Any:
+    """The ``finish`` that renders a dataset's results where they are computed, or None (the
+    driver renders them) when a template id has two names: the workers get the names by
+    template id, a few entries, not one per config."""
+    labels: dict[str | None, str] = {}
+    for cfg, template in items:
+        if labels.setdefault(cfg.template_id, template) != template:
+            return None
+    path = ws.predictions_path(dataset)
+    return functools.partial(
+        ready_results,
+        run_id=run_id,
+        dataset=dataset,
+        labels=labels,
+        predictions_file=path.relative_to(ws.root).as_posix(),
+        where=str(path),
+    )
+
+
 def _store_group(
     ws: Workspace,
     run_id: str,
@@ -178,7 +285,6 @@ def _store_group(
     """Store a batch of results. For each result: its artefacts, its graph, then its
     manifest; then the batch's prediction rows (one atomic append); all of these made durable
     together; then the batch's checkpoints (one write of ``run.yaml``)."""
-    rows: list[dict[str, Any]] = []
     entries: dict[str, dict[str, Any]] = {}
     failed: list[str] = []
     present = (
@@ -186,6 +292,8 @@ def _store_group(
         if any(result_key(dataset, cfg.id) in unsure for cfg, _ in group)
         else set()
     )
+    predictions_file = ws.predictions_path(dataset)
+    tables: list[pa.Table] = []
     with synced_together(ws.root):
         for (cfg, template), result in zip(group, results):
             if result.config_id != cfg.id:
@@ -193,12 +301,20 @@ def _store_group(
                     f"execute_batch returned the result of config {result.config_id!r} where config "
                     f"{cfg.id!r} ({cfg.name}) was expected."
                 )
-            if isinstance(result, FailedResult):
-                manifest = {**plain(result.manifest()), "run_id": run_id, "template": template}
-                ws.write_manifest(run_id, dataset, cfg.id, manifest)
+            ready = _ready(
+                cfg,
+                template,
+                result,
+                run_id,
+                dataset,
+                predictions_file.relative_to(ws.root).as_posix(),
+                str(predictions_file),
+            )
+            if ready.failed:
+                ws.write_manifest(run_id, dataset, cfg.id, ready.manifest_text)
                 failed.append(cfg.id)
                 continue
-            for file_name, data in sorted(result.artifacts.items()):
+            for file_name, data in sorted(ready.artifacts.items()):
                 sha, _, ext = file_name.partition(".")
                 stored = ws.put_artifact(data, ext)
                 if stored != sha:
@@ -206,32 +322,13 @@ def _store_group(
                         f"artefact {file_name} of result {dataset}/{cfg.id}: its bytes hash to {stored}; "
                         "expected the sha256 in its name."
                     )
-            manifest = plain(result.manifest())
-            manifest.update(
-                run_id=run_id,
-                dataset=dataset,
-                template=template,
-                template_id=cfg.template_id,
-                config_id=cfg.id,
-                config_name=cfg.name,
-                predictions={
-                    "file": ws.predictions_path(dataset).relative_to(ws.root).as_posix(),
-                    "rows": len(result.predictions),
-                },
-            )
-            manifest.setdefault("config", cfg.steps)
-            manifest.setdefault("choices", cfg.choices)
-            ws.write_graph(run_id, dataset, cfg.id, result.graph)
-            ws.write_manifest(run_id, dataset, cfg.id, manifest)  # last: the result is complete
-            if cfg.id not in present:
-                rows.extend(
-                    {**row, "run_id": run_id, "dataset": dataset, "config_id": cfg.id,
-                     "config_name": cfg.name, "template_id": row.get("template_id") or cfg.template_id}
-                    for row in result.predictions
-                )  # fmt: skip
-            entries[result_key(dataset, cfg.id)] = result_entry(manifest, cfg, template)
-        if rows:
-            ws.append_predictions(dataset, rows)
+            ws.write_graph(run_id, dataset, cfg.id, ready.graph_text)
+            ws.write_manifest(run_id, dataset, cfg.id, ready.manifest_text)  # last: the result is complete
+            if cfg.id not in present and ready.rows is not None:
+                tables.append(ready.rows)
+            entries[result_key(dataset, cfg.id)] = result_entry(ready.manifest, cfg, template)
+        if tables:
+            ws.append_predictions(dataset, pa.concat_tables(tables))
     ws.add_checkpoints(run_id, dataset, [cfg.id for cfg, _ in group if cfg.id not in failed])
     if failed:
         ws.add_failed(run_id, dataset, failed)

@@ -54,6 +54,7 @@ __all__ = [
     "append_predictions",
     "merge_summaries",
     "prediction_arrays",
+    "prediction_table",
     "read_predictions",
     "read_summary",
     "rebuild_summary",
@@ -103,14 +104,38 @@ _GROUPS = {
 # ----------------------------------------------------------------------------- building rows
 
 
-def _flat(value: Any, where: str, column: str) -> tuple[list[float], int | None]:
-    """A 1-D or 2-D array-like as a flat list and its second dimension (None when 1-D)."""
+def _flat(value: Any, where: str, column: str) -> tuple[np.ndarray, int | None]:
+    """A 1-D or 2-D array-like as a flat float64 array and its second dimension (None when 1-D)."""
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 1:
-        return arr.tolist(), None
+        return arr, None
     if arr.ndim == 2:
-        return arr.reshape(-1).tolist(), int(arr.shape[1])
+        return arr.reshape(-1), int(arr.shape[1])
     raise DataError(f"{where}: column {column!r} must be a 1-D or 2-D array; got shape {arr.shape}.")
+
+
+def _list_column(parts: list[np.ndarray | None], field: pa.Field, where: str) -> pa.Array:
+    """One list column from each row's flat numpy array (None: a null list). Built from the
+    concatenated values and their offsets: converting every array to a Python list and back
+    (what ``pa.array(list_of_lists)`` needs) cost most of the time of storing prediction rows;
+    the values and their bits are the same."""
+    lengths = np.fromiter((0 if a is None else a.size for a in parts), dtype=np.int64, count=len(parts))
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] > np.iinfo(np.int32).max:  # beyond a list column's 32-bit offsets: Arrow's own path
+        return _column([None if a is None else a.tolist() for a in parts], field, where)
+    present = [a for a in parts if a is not None]
+    values = np.concatenate(present) if present else np.empty(0, dtype=np.float64)
+    try:
+        flat = pa.array(values).cast(field.type.value_type)  # a safe cast: 2.5 is no sample index
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise DataError(
+            f"{where}: column {field.name!r}: expected values of type {field.type}; {exc}"
+        ) from None
+    mask = None
+    if len(present) < len(parts):
+        mask = pa.array([a is None for a in parts], type=pa.bool_())
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), flat, type=field.type, mask=mask)
 
 
 def _rows_to_table(rows: Sequence[Mapping[str, Any]], where: str) -> pa.Table:
@@ -137,7 +162,7 @@ def _rows_to_table(rows: Sequence[Mapping[str, Any]], where: str) -> pa.Table:
             n_classes = c if n_classes is None else n_classes
         values = dict(row)
         values.update(
-            sample=sample.tolist(),
+            sample=sample,
             y_true=y_true,
             y_pred=y_pred,
             y_proba=y_proba,
@@ -148,7 +173,15 @@ def _rows_to_table(rows: Sequence[Mapping[str, Any]], where: str) -> pa.Table:
         )
         for name in SCHEMA.names:
             columns[name].append(values.get(name))
-    return pa.Table.from_arrays([_column(columns[f.name], f, where) for f in SCHEMA], schema=SCHEMA)
+    return pa.Table.from_arrays(
+        [
+            _list_column(columns[f.name], f, where)
+            if f.name in _ARRAY_COLUMNS
+            else _column(columns[f.name], f, where)
+            for f in SCHEMA
+        ],
+        schema=SCHEMA,
+    )
 
 
 def _column(values: Any, field: pa.Field, where: str) -> pa.Array | pa.ChunkedArray:
@@ -189,6 +222,15 @@ def _as_table(rows: Any, where: str) -> pa.Table:
     if isinstance(rows, Mapping):
         rows = [rows]
     return _rows_to_table(list(rows), where)
+
+
+def prediction_table(
+    rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | pl.DataFrame | pa.Table, where: str
+) -> pa.Table:
+    """``rows`` (as :func:`append_predictions` takes them) as a checked Arrow table of
+    :data:`SCHEMA`; errors name ``where``. What a Dask worker builds for the driver to append,
+    so that the driver only concatenates tables."""
+    return _fill_and_check_scores(_as_table(rows, where), where)
 
 
 def _fill_and_check_scores(table: pa.Table, where: str) -> pa.Table:
@@ -507,7 +549,7 @@ def append_predictions(
     file is created; an existing file keeps its own.
     """
     target = Path(path)
-    new = _fill_and_check_scores(_as_table(rows, str(target)), str(target))
+    new = prediction_table(rows, str(target))
     with file_lock(target, timeout=lock_timeout):
         if target.exists() and new.num_rows == 0:
             return read_summary(target)

@@ -67,6 +67,7 @@ __all__ = [
     "RunTransitionError",
     "Workspace",
     "check_transition",
+    "graph_text",
     "result_key",
 ]
 
@@ -93,6 +94,11 @@ def _segment(kind: str, value: str) -> str:
 def result_key(dataset: str, config_id: str) -> str:
     """The checkpoint key of a result: ``<dataset>/<config_id>``."""
     return f"{_segment('dataset', dataset)}/{_segment('config_id', config_id)}"
+
+
+def graph_text(graph: Any) -> str:
+    """The text of a result's ``graph.json``: its runtime graph as compact JSON."""
+    return graph.to_json(indent=None) + "\n"
 
 
 # ----------------------------------------------------------------------------- run status
@@ -440,8 +446,15 @@ class Workspace:
     def write_run_datasets(self, run_id: str, datasets: Sequence[Mapping[str, Any]]) -> Path:
         return atomic_write_yaml(self.run_datasets_path(run_id), {"datasets": [dict(d) for d in datasets]})
 
-    def write_manifest(self, run_id: str, dataset: str, config_id: str, manifest: Mapping[str, Any]) -> Path:
-        return atomic_write_yaml(self.manifest_path(run_id, dataset, config_id), dict(manifest))
+    def write_manifest(
+        self, run_id: str, dataset: str, config_id: str, manifest: Mapping[str, Any] | str
+    ) -> Path:
+        """Store a result's manifest: a mapping as YAML, or a ``str`` already rendered by
+        :func:`~nirs_core.store._atomic.dump_yaml` (where the result was computed)."""
+        path = self.manifest_path(run_id, dataset, config_id)
+        if isinstance(manifest, str):
+            return atomic_write_text(path, manifest)
+        return atomic_write_yaml(path, dict(manifest))
 
     def read_manifest(self, run_id: str, dataset: str, config_id: str) -> dict[str, Any]:
         path = self.manifest_path(run_id, dataset, config_id)
@@ -458,8 +471,9 @@ class Workspace:
         return data
 
     def write_graph(self, run_id: str, dataset: str, config_id: str, graph: Any) -> Path:
-        """Store a result's runtime graph (a :class:`RuntimeGraph`) as its ``graph.json``."""
-        text = graph.to_json(indent=None) + "\n"
+        """Store a result's runtime graph (a :class:`RuntimeGraph`, or the ``str`` that
+        :func:`graph_text` made of it) as its ``graph.json``."""
+        text = graph if isinstance(graph, str) else graph_text(graph)
         return atomic_write_text(self.graph_path(run_id, dataset, config_id), text)
 
     def read_graph(self, run_id: str, dataset: str, config_id: str) -> Any:

@@ -199,10 +199,22 @@ def test_dask_local_starts_a_cluster_sized_to_the_machine(datasets, reference, t
         assert len(executor.client.scheduler_info()["workers"]) == available_cores()
         workers = executor.client.scheduler_info()["workers"].values()
         assert all(w["nthreads"] == 1 for w in workers)
+        # spawned without Dask's MALLOC_TRIM_THRESHOLD_ (twice the CPU per group: executors._open),
+        # BLAS still on one thread
+        environ = executor.client.run(
+            lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OPENBLAS_NUM_THREADS")}
+        )
+        assert all(e["OPENBLAS_NUM_THREADS"] == "1" for e in environ.values())
+        if "MALLOC_TRIM_THRESHOLD_" not in os.environ:  # the caller's own environment wins
+            assert all(e["MALLOC_TRIM_THRESHOLD_"] is None for e in environ.values())
         got = run(TEMPLATE, datasets[:1], workspace=tmp_path / "ws", executor=executor, progress=False)
         assert executor.client is not None  # a run does not close an executor its caller entered
     want = {k: v for k, v in _by_key(reference).items() if k[0] == "corn"}
     assert {k: r["cv_score"] for k, r in _by_key(got).items()} == {k: r["cv_score"] for k, r in want.items()}
+    # the rows the workers turned into Arrow tables are the rows this process makes
+    drop = ["created_at"]
+    order = ["config_id", "model", "fold", "partition"]
+    assert _rows(got, "corn").drop(drop).sort(order).equals(_rows(reference, "corn").drop(drop).sort(order))
 
 
 # ----------------------------------------------------------------------------- errors
