@@ -92,6 +92,35 @@ def _identity_read(context: dg.AssetExecutionContext, key: str, ds: SpectroDatas
     return {k: str(current[k]) for k in ("path", "sha256", "quick_hash")}
 
 
+def close_killed_engine_runs(context: dg.AssetExecutionContext, nirs: NirsResource, key: str) -> list[str]:
+    """Mark failed the engine runs of ``key`` that the Dagster run this one retries left
+    ``running`` (its run worker was killed, so they can never finish); their ids.
+
+    The retry makes a new engine run rather than resuming the killed one: the assets' records
+    then name one complete run, and the killed one's rows stay under its own run id, which every
+    reader filters by. Without this the killed run would stay ``running`` in ``nirs workspace
+    summary`` for ever."""
+    from nirs_core.store.workspace import RunStatus, Workspace
+
+    parent = context.run.tags.get("dagster/parent_run_id")
+    if not parent:
+        return []
+    ws = Workspace(nirs.workspace_path())
+    closed = []
+    for record in ws.runs():
+        tags = record.tags or {}
+        if tags.get(DAGSTER_RUN_TAG) != parent or tags.get("dagster_dataset") != key:
+            continue
+        if record.status is RunStatus.RUNNING:
+            ws.set_run_status(
+                record.run_id,
+                RunStatus.FAILED,
+                error=f"its Dagster run {parent} was killed; Dagster run {context.run.run_id} retries it",
+            )
+            closed.append(record.run_id)
+    return closed
+
+
 def _engine_run(
     context: dg.AssetExecutionContext, nirs: NirsResource, key: str, ds: SpectroDataset, config_ids: list[str]
 ):
@@ -104,6 +133,9 @@ def _engine_run(
             f"{read['path']}: its content changed after spectra read it (its size or its first or last "
             "64 KiB differ); the inbox sensor reads it again and the results follow."
         )
+    closed = close_killed_engine_runs(context, nirs, key)
+    if closed:
+        context.log.info(f"engine runs of the killed Dagster run marked failed: {closed}")
     catalogue = ConfigCatalogue(nirs.dagster_path())
     templates = list({t.text: t for t in (catalogue.template_of(c) for c in config_ids)}.values())
     engine = nirs.run_engine(

@@ -9,7 +9,7 @@ the workspace holds no torn or doubly committed file.
 
 A run of ``fitted_pipeline`` is an engine run in the workspace (tagged ``dagster_run_id``). The
 retry is a new engine run, not a resume of the killed one: that one stays in the workspace as
-it was left (not completed; the temporary file of a write it was making, if any, is left
+it was left, marked failed by the retry (the temporary file of a write it was making, if any, is left
 under the dead process's pid, as the engine's atomic writes promise), and every record the
 assets hold names the retry's engine run.
 
@@ -379,7 +379,9 @@ def test_a_killed_run_worker_is_retried_by_dagster_with_the_engines_results(tmp_
     workspace = Workspace(inbox.workspace)
     by_dagster_run = {r.tags["dagster_run_id"]: r for r in workspace.runs() if "dagster_run_id" in r.tags}
     assert set(by_dagster_run) == {killed, retried.run_id}
-    assert by_dagster_run[killed].status.value != "completed"
+    # the killed engine run can never finish: the retry marked it failed, naming itself
+    left = by_dagster_run[killed]
+    assert left.status.value == "failed" and retried.run_id in (left.error or ""), (left.status, left.error)
     done_engine = by_dagster_run[retried.run_id]
     assert done_engine.status.value == "completed" and len(done_engine.checkpoints) == N_CONFIGS
     every_row = workspace.read_predictions("corn")
