@@ -4,6 +4,8 @@ what was received and where."""
 
 from __future__ import annotations
 
+from numbers import Integral
+
 __all__ = [
     "BundleIntegrityError",
     "ConfigError",
@@ -37,6 +39,14 @@ class ShapeError(ConfigError):
     def __init__(self, owner: str, param: str, expected: str, found: str) -> None:
         super().__init__(f"{owner}: {param}: expected {expected}; found {found}.")
         self.owner, self.param, self.expected, self.found = owner, param, expected, found
+
+
+def check_at_most(owner: str, param: str, value: object, bound: int, expected: str) -> None:
+    """:class:`ShapeError` when the whole number ``value`` of ``param`` is above ``bound``
+    (``expected`` says what the bound is); a value of another type is left to the operator's
+    own parameter checks. The one test every ``_nirs_shape`` hook makes."""
+    if isinstance(value, Integral) and not isinstance(value, bool) and value > bound:
+        raise ShapeError(owner, param, expected, f"{param}={value}")
 
 
 class BundleIntegrityError(NirsError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nirs_core.errors import ConfigError, ShapeError
+from nirs_core.errors import ConfigError, ShapeError, check_at_most
 from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import KernelTransformer, check_int, check_option, check_real
 from nirs_core.registry import register
@@ -76,13 +76,13 @@ class WaveletDenoise(OneToOneFeatureMixin, KernelTransformer):
                 f"a wavelet short enough for one decomposition level of {n_features} features",
                 f"wavelet={self.wavelet!r}",
             )
-        if isinstance(level, int) and not isinstance(level, bool) and level > deepest:
-            raise ShapeError(
-                type(self).__name__,
-                "level",
-                f"at most {deepest} (pywt.dwt_max_level of {n_features} features, {self.wavelet!r})",
-                f"level={level}",
-            )
+        check_at_most(
+            type(self).__name__,
+            "level",
+            level,
+            deepest,
+            f"at most {deepest} (pywt.dwt_max_level of {n_features} features, {self.wavelet!r})",
+        )
         return None
 
     def _kernel_kwargs(self):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 
 import nirs_core.operators._kernels as _kernels
-from nirs_core.errors import ConfigError, ShapeError
+from nirs_core.errors import ConfigError, ShapeError, check_at_most
 from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import KernelTransformer, check_int, check_option, check_real
 from nirs_core.registry import register
@@ -178,5 +178,4 @@ class NorrisWilliams(OneToOneFeatureMixin, KernelTransformer):
 def _window_fits(owner: str, param: str, window: object, n_features: int) -> None:
     """``ShapeError`` when an integer ``window`` is longer than spectra of ``n_features``
     (a window of another type is ``_check_params``'s to refuse)."""
-    if isinstance(window, int) and not isinstance(window, bool) and window > n_features:
-        raise ShapeError(owner, param, f"at most the number of features ({n_features})", f"{param}={window}")
+    check_at_most(owner, param, window, n_features, f"at most the number of features ({n_features})")

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 import nirs_core.operators._kernels as _kernels
-from nirs_core.errors import ConfigError, DataError, ShapeError
+from nirs_core.errors import ConfigError, DataError, ShapeError, check_at_most
 from nirs_core.estimator import OneToOneFeatureMixin
 from nirs_core.operators._preprocessing_base import (
     AxisTransformer,
@@ -119,14 +119,13 @@ class LocalStandardNormalVariate(OneToOneFeatureMixin, KernelTransformer):
 
     def _nirs_shape(self, n_features, wavelengths):
         # the run's preflight: a window longer than the spectrum would only see its padding
-        w = self.window_length
-        if isinstance(w, int) and not isinstance(w, bool) and w > n_features:
-            raise ShapeError(
-                type(self).__name__,
-                "window_length",
-                f"at most the number of features ({n_features})",
-                f"window_length={w}",
-            )
+        check_at_most(
+            type(self).__name__,
+            "window_length",
+            self.window_length,
+            n_features,
+            f"at most the number of features ({n_features})",
+        )
 
     def _kernel_kwargs(self):
         return {"window_length": int(self.window_length), "ddof": int(self.ddof)}
@@ -223,14 +222,13 @@ class ExtendedMultiplicativeScatterCorrection(OneToOneFeatureMixin, AxisTransfor
         # the run's preflight: fit lowers a degree the spectrum cannot hold, with a warning;
         # a run refuses it, since the template does not say what would be computed
         _reference_fits(self, n_features)
-        order = self.order
-        if isinstance(order, int) and not isinstance(order, bool) and order > n_features - 2:
-            raise ShapeError(
-                type(self).__name__,
-                "order",
-                f"at most the number of features - 2 ({n_features - 2})",
-                f"order={order}",
-            )
+        check_at_most(
+            type(self).__name__,
+            "order",
+            self.order,
+            n_features - 2,
+            f"at most the number of features - 2 ({n_features - 2})",
+        )
 
     def _check_params(self, n_features):
         name = type(self).__name__

@@ -14,7 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 
 import nirs_core.operators._selection_kernels as _sk
-from nirs_core.errors import ConfigError, DataError, ShapeError
+from nirs_core.errors import ConfigError, DataError, check_at_most
 from nirs_core.estimator import (
     BaseEstimator,
     TransformerMixin,
@@ -214,14 +214,13 @@ class IntervalPLS(_CrossValidatedSelector):
     def _nirs_shape(self, n_features, wavelengths):
         # the run's preflight: each interval needs one feature at least; the kept width depends
         # on the search (unknown before the fit)
-        m = self.n_intervals
-        if isinstance(m, Integral) and not isinstance(m, bool) and m > n_features:
-            raise ShapeError(
-                "IntervalPLS",
-                "n_intervals",
-                f"at most the number of features ({n_features})",
-                f"n_intervals={m}",
-            )
+        check_at_most(
+            "IntervalPLS",
+            "n_intervals",
+            self.n_intervals,
+            n_features,
+            f"at most the number of features ({n_features})",
+        )
         return None, None
 
     def fit(self, X, y):
