@@ -33,6 +33,7 @@ scikit-learn's conversion, warning or error, and the contract suite
 
 from __future__ import annotations
 
+import abc
 import copy
 import functools
 import inspect
@@ -427,10 +428,12 @@ class OneToOneFeatureMixin:
         return SkOneToOne.get_feature_names_out(self, input_features)
 
 
-class BaseCrossValidator:
+class BaseCrossValidator(abc.ABC):
     """A splitter: ``split(X, y=None, groups=None)`` yields ``(train, test)`` index arrays;
     ``get_n_splits``; repr of every parameter, like scikit-learn's splitters. Subclasses
-    implement ``split`` (or ``_iter_test_indices``) and ``get_n_splits``."""
+    implement ``get_n_splits`` (abstract: a class without it cannot be made) and either
+    ``split`` or the hook ``split`` calls, ``_iter_test_indices`` (optional, so not abstract:
+    a splitter that writes its own ``split`` has no use for it, as in scikit-learn)."""
 
     def split(self, X, y=None, groups=None):
         n = X.shape[0] if hasattr(X, "shape") else len(X)
@@ -441,10 +444,11 @@ class BaseCrossValidator:
             yield indices[~mask], indices[mask]
 
     def _iter_test_indices(self, X=None, y=None, groups=None):
-        raise NotImplementedError(f"{type(self).__name__} implements neither split nor _iter_test_indices.")
+        raise TypeError(f"{type(self).__name__} implements neither split nor _iter_test_indices.")
 
+    @abc.abstractmethod
     def get_n_splits(self, X=None, y=None, groups=None) -> int:
-        raise NotImplementedError(f"{type(self).__name__} does not implement get_n_splits.")
+        """The number of (train, test) pairs ``split`` yields."""
 
     @classmethod
     def _get_param_names(cls) -> list[str]:
